@@ -28,6 +28,7 @@ export type {
 export { type ApplyResult, type RegistryMetrics, type RegistryOptions, SubscriptionRegistry } from './registry.js';
 export {
   acceptAllVerifier,
+  type BindSpec,
   type BoundAddress,
   type DatagramSource,
   parseBindAddress,

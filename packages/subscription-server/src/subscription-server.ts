@@ -75,7 +75,8 @@ export interface BoundAddress {
   readonly family: string;
 }
 
-interface BindSpec {
+/** A parsed bind address: the original text, host, port and socket type. */
+export interface BindSpec {
   readonly text: string;
   readonly host: string;
   readonly port: number;
