@@ -31,7 +31,9 @@ export interface UwsgiPacket {
   readonly pairs: readonly UwsgiPair[];
 }
 
-export type DecodeResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: BadPacketError };
+export type DecodeResult<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: BadPacketError };
 
 export interface DecodeOptions {
   /** Largest accepted datagram including the header, in bytes. Default 4096 (uWSGI's receive buffer). */

@@ -8,7 +8,14 @@
  * the body before it (uWSGI's `EVP_Sign` base), exposed as `signedBody`.
  */
 import { BadPacketError } from './errors.js';
-import { type DecodeOptions, type DecodeResult, type EncodablePair, decodePacket, encodePacket, encodeVars } from './packet-codec.js';
+import {
+  type DecodeOptions,
+  type DecodeResult,
+  decodePacket,
+  type EncodablePair,
+  encodePacket,
+  encodeVars,
+} from './packet-codec.js';
 
 export const SUBSCRIPTION_MODIFIER1 = 224;
 

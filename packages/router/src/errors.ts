@@ -1,0 +1,79 @@
+/**
+ * Router errors. Each class has a permanent `code` (clients, logs, metrics and tests rely on it), the
+ * `source` component, and `retryable`: whether trying another node could succeed. `statusForError` is
+ * the one place that maps an error to an HTTP status.
+ */
+
+export type RouterErrorCode =
+  | 'SY_BAD_REQUEST' // 400: malformed or ambiguous request
+  | 'SY_BAD_HOST' // 400: missing, duplicate or malformed Host
+  | 'SY_NO_VHOST' // 404: no virtual host matches the Host
+  | 'SY_CLIENT_TIMEOUT' // 408: the client did not send its request in time
+  | 'SY_BODY_TOO_LARGE' // 413: request body over the limit
+  | 'SY_HEADERS_TOO_LARGE' // 431: too many header fields
+  | 'SY_NO_LIVE_NODE' // 503: the host exists but has no live node
+  | 'SY_SHUTTING_DOWN' // 503: the router is draining
+  | 'SY_UPSTREAM_CONNECT' // 502: could not connect to any candidate node
+  | 'SY_UPSTREAM_RESET' // 502: the node closed or reset the connection before a response
+  | 'SY_UPSTREAM_BAD_RESPONSE' // 502: the node sent a malformed response
+  | 'SY_UPSTREAM_REQUEST_TOO_LARGE' // 502: the uwsgi vars block does not fit 64 KiB
+  | 'SY_UPSTREAM_TIMEOUT' // 504: connect or response-header timeout
+  | 'SY_BIND_FAILED' // listener could not bind
+  | 'SY_BAD_CONFIG'; // invalid router configuration
+
+export class RouterError extends Error {
+  readonly code: RouterErrorCode;
+  readonly source: string;
+  readonly retryable: boolean;
+  constructor(
+    code: RouterErrorCode,
+    message: string,
+    options: { retryable?: boolean; source?: string; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'RouterError';
+    this.code = code;
+    this.source = options.source ?? 'router';
+    this.retryable = options.retryable ?? false;
+  }
+}
+
+/** Raised by the upstream layer; `retryable` is true when the request certainly did not reach the node. */
+export class UpstreamError extends RouterError {
+  constructor(code: RouterErrorCode, message: string, retryable: boolean, cause?: unknown) {
+    super(code, message, { retryable, source: 'upstream', cause });
+    this.name = 'UpstreamError';
+  }
+}
+
+const STATUS: Readonly<Record<RouterErrorCode, number>> = {
+  SY_BAD_REQUEST: 400,
+  SY_BAD_HOST: 400,
+  SY_NO_VHOST: 404,
+  SY_CLIENT_TIMEOUT: 408,
+  SY_BODY_TOO_LARGE: 413,
+  SY_HEADERS_TOO_LARGE: 431,
+  SY_NO_LIVE_NODE: 503,
+  SY_SHUTTING_DOWN: 503,
+  SY_UPSTREAM_CONNECT: 502,
+  SY_UPSTREAM_RESET: 502,
+  SY_UPSTREAM_BAD_RESPONSE: 502,
+  SY_UPSTREAM_REQUEST_TOO_LARGE: 502,
+  SY_UPSTREAM_TIMEOUT: 504,
+  SY_BIND_FAILED: 500,
+  SY_BAD_CONFIG: 500,
+};
+
+/** The HTTP status for an error; anything that is not a RouterError is a 500. */
+export function statusForError(error: unknown): number {
+  if (error instanceof RouterError) return STATUS[error.code];
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'SY_UPSTREAM_BAD_RESPONSE') return 502;
+  return 500;
+}
+
+/** The permanent code of any error, `SY_INTERNAL` for foreign errors. */
+export function codeOfError(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SY_') ? code : 'SY_INTERNAL';
+}

@@ -1,0 +1,65 @@
+/**
+ * Runtime state of upstream nodes, kept apart from node identity (the vhost table) and keyed by address:
+ * in-flight requests (total and per host key, for draining), request and failure counters. Entries are
+ * created on first use and dropped when a node is idle and forgotten (`forget`).
+ */
+
+export interface NodeStats {
+  inFlight: number;
+  requests: number;
+  failures: number;
+  /** ms timestamp of the last failure, 0 when none. */
+  lastFailure: number;
+}
+
+interface RuntimeRecord extends NodeStats {
+  readonly perKey: Map<string, number>;
+}
+
+export class NodeRuntime {
+  private readonly records = new Map<string, RuntimeRecord>();
+
+  /** Counts a request dispatched to `address` for host `key`. */
+  begin(key: string, address: string): void {
+    let record = this.records.get(address);
+    if (record === undefined) {
+      record = { inFlight: 0, requests: 0, failures: 0, lastFailure: 0, perKey: new Map() };
+      this.records.set(address, record);
+    }
+    record.inFlight++;
+    record.requests++;
+    record.perKey.set(key, (record.perKey.get(key) ?? 0) + 1);
+  }
+
+  /** Ends a request begun with `begin`; returns the in-flight count left for (key, address). */
+  end(key: string, address: string): number {
+    const record = this.records.get(address);
+    if (record === undefined) return 0;
+    record.inFlight--;
+    const left = (record.perKey.get(key) ?? 1) - 1;
+    if (left <= 0) record.perKey.delete(key);
+    else record.perKey.set(key, left);
+    return Math.max(left, 0);
+  }
+
+  failure(address: string, now: number): void {
+    const record = this.records.get(address);
+    if (record === undefined) return;
+    record.failures++;
+    record.lastFailure = now;
+  }
+
+  inFlightFor(key: string, address: string): number {
+    return this.records.get(address)?.perKey.get(key) ?? 0;
+  }
+
+  stats(address: string): Readonly<NodeStats> | undefined {
+    return this.records.get(address);
+  }
+
+  /** Drops the record of an address no host uses any more, once nothing is in flight. */
+  forget(address: string): void {
+    const record = this.records.get(address);
+    if (record !== undefined && record.inFlight === 0) this.records.delete(address);
+  }
+}

@@ -1,0 +1,335 @@
+/**
+ * One proxied request: picks candidates, dispatches to a node, streams the request body up and the
+ * response down with backpressure both ways, retries on another node when that is safe, and answers
+ * with a coded error when nothing worked. One object per request with prototype methods as the
+ * upstream sink (no per-request closures beyond the stream listeners).
+ *
+ * Retry rules (never the same node twice; at most `maxAttempts` nodes):
+ *  - connect failures (refused, unreachable, connect timeout) are retried for any method: nothing
+ *    reached the node;
+ *  - a node that closed or reset the connection before any response byte is retried only for a
+ *    bodyless idempotent request (nginx's rule: a non-idempotent request may have been processed);
+ *  - a reused keep-alive connection that dies before any response byte is retried once on a fresh
+ *    connection to the same node (the keep-alive race), for bodyless requests; it is not a node failure;
+ *  - once a response byte was received nothing is retried; once the response head went to the client
+ *    a failure destroys the client connection (a truncated response must never look complete).
+ * Outcomes: all candidates failed → 502 SY_UPSTREAM_CONNECT / SY_UPSTREAM_RESET, or 504
+ * SY_UPSTREAM_TIMEOUT when the last failure was a timeout.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { VarsTooLargeError } from '@switchyard/protocol';
+import type { BalancerContext } from './balancer.js';
+import { RouterError, type UpstreamError } from './errors.js';
+import type { ExchangeEnvironment } from './exchange-environment.js';
+import { forwardRequestHeaders, forwardResponseHeaders } from './header-policy.js';
+import type { ResponseHead } from './response-parser.js';
+import { UpstreamConnection, type UpstreamPhase, type UpstreamSink } from './upstream-connection.js';
+import { buildUwsgiVars } from './uwsgi-vars.js';
+import type { HostEntry, VhostNode } from './vhost-table.js';
+
+export type BodyMode = 'none' | 'length' | 'chunked' | 'buffered';
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+export interface ExchangeRequest {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly entry: HostEntry;
+  /** Origin-form target to send upstream. */
+  readonly target: string;
+  /** Host header value as received (undefined for HTTP/1.0 without Host). */
+  readonly host: string | undefined;
+  readonly clientAddress: string;
+  readonly bodyMode: 'none' | 'length' | 'chunked';
+  readonly contentLength: number;
+}
+
+export class ProxyExchange implements UpstreamSink, BalancerContext {
+  private readonly env: ExchangeEnvironment;
+  private readonly req: IncomingMessage;
+  private readonly res: ServerResponse;
+  private readonly entry: HostEntry;
+  private readonly target: string;
+  private readonly host: string | undefined;
+  readonly clientAddress: string;
+  private bodyMode: BodyMode;
+  private contentLength: number;
+  private buffered: Buffer[] | undefined;
+  private candidates: readonly VhostNode[] = [];
+  private index = 0;
+  private node: VhostNode | undefined;
+  private connection: UpstreamConnection | undefined;
+  private bodyListening = false;
+  private requestEnded = false;
+  private responseStarted = false;
+  private raceRetried = false;
+  private done = false;
+  private lastError: UpstreamError | undefined;
+  /** Attempts made (nodes tried), for logs. */
+  attempts = 0;
+
+  constructor(env: ExchangeEnvironment, request: ExchangeRequest) {
+    this.env = env;
+    this.req = request.req;
+    this.res = request.res;
+    this.entry = request.entry;
+    this.target = request.target;
+    this.host = request.host;
+    this.clientAddress = request.clientAddress;
+    this.bodyMode = request.bodyMode;
+    this.contentLength = request.contentLength;
+    this.requestEnded = request.bodyMode === 'none';
+  }
+
+  start(): void {
+    this.res.on('close', () => this.handleClientClose());
+    this.res.on('drain', () => this.connection?.resume());
+    this.candidates = this.env.balancer.candidates(this.entry, this);
+    if (this.candidates.length === 0) {
+      this.fail(new RouterError('SY_NO_LIVE_NODE', `no live node for ${this.entry.key}`));
+      return;
+    }
+    if (this.bodyMode === 'chunked' && this.candidates.some((n) => n.protocol === 'uwsgi')) {
+      this.bufferChunkedBody();
+      return;
+    }
+    this.dispatch(false);
+  }
+
+  /**
+   * uwsgi workers read exactly CONTENT_LENGTH bytes, so a chunked request body is de-chunked and
+   * buffered (bounded by `maxBufferedBody`, else 413 SY_BODY_TOO_LARGE) and sent with its length.
+   */
+  private bufferChunkedBody(): void {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    this.req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > this.env.maxBufferedBody) {
+        this.req.removeAllListeners('data');
+        this.req.resume();
+        this.fail(new RouterError('SY_BODY_TOO_LARGE', `chunked body over ${this.env.maxBufferedBody} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    this.req.on('end', () => {
+      if (this.done) return;
+      this.buffered = chunks;
+      this.bodyMode = 'buffered';
+      this.contentLength = size;
+      this.requestEnded = true;
+      this.dispatch(false);
+    });
+  }
+
+  private dispatch(sameNodeFresh: boolean): void {
+    const node = this.candidates[this.index]!;
+    this.node = node;
+    this.attempts++;
+    this.env.runtime.begin(this.entry.key, node.address);
+    const connection =
+      node.protocol === 'http' && !sameNodeFresh
+        ? this.env.pool.acquire(node.address, node.target)
+        : UpstreamConnection.open(node.address, node.target, this.env.timeouts);
+    this.connection = connection;
+    connection.attach(this, this.req.method ?? 'GET');
+  }
+
+  // --- UpstreamSink -----------------------------------------------------------------------------
+
+  onUpstreamReady(connection: UpstreamConnection): void {
+    const node = this.node!;
+    if (node.protocol === 'http') {
+      connection.write(this.httpHead(node), 'latin1');
+    } else {
+      let head: Buffer;
+      try {
+        head = buildUwsgiVars(
+          {
+            method: this.req.method ?? 'GET',
+            target: this.target,
+            httpVersion: this.req.httpVersion,
+            rawHeaders: this.req.rawHeaders,
+            serverName: this.env.serverName,
+            serverPort: this.req.socket.localPort ?? 0,
+            remoteAddress: this.clientAddress,
+            remotePort: this.req.socket.remotePort ?? 0,
+            tls: false,
+            contentLength: this.bodyMode === 'none' ? undefined : this.contentLength,
+            extraVars: this.env.extraVars,
+          },
+          node.modifier1,
+          node.modifier2,
+        );
+      } catch (error) {
+        const tooLarge = error instanceof VarsTooLargeError;
+        this.abortUpstream();
+        this.fail(
+          new RouterError(
+            tooLarge ? 'SY_UPSTREAM_REQUEST_TOO_LARGE' : 'SY_BAD_REQUEST',
+            'request does not fit a uwsgi packet',
+            { cause: error },
+          ),
+        );
+        return;
+      }
+      connection.write(head);
+    }
+    this.writeBody(connection);
+  }
+
+  private httpHead(node: VhostNode): string {
+    let head = `${this.req.method} ${this.target} HTTP/1.1\r\n`;
+    if (this.host === undefined) head += `Host: ${node.address}\r\n`;
+    head += forwardRequestHeaders(this.req.rawHeaders);
+    head += `X-Forwarded-For: ${this.clientAddress}\r\nX-Forwarded-Proto: http\r\n`;
+    if (this.host !== undefined) head += `X-Forwarded-Host: ${this.host}\r\n`;
+    if (this.bodyMode === 'chunked') head += 'Transfer-Encoding: chunked\r\n';
+    else if (this.bodyMode !== 'none') head += `Content-Length: ${this.contentLength}\r\n`;
+    return `${head}\r\n`;
+  }
+
+  private writeBody(connection: UpstreamConnection): void {
+    if (this.bodyMode === 'none') return;
+    if (this.bodyMode === 'buffered') {
+      for (const chunk of this.buffered!) connection.write(chunk);
+      return;
+    }
+    if (this.bodyListening) return;
+    this.bodyListening = true;
+    const chunked = this.bodyMode === 'chunked';
+    this.req.on('data', (chunk: Buffer) => {
+      const upstream = this.connection;
+      if (upstream === undefined || upstream.destroyed) return;
+      let ok: boolean;
+      if (chunked) {
+        upstream.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+        upstream.write(chunk);
+        ok = upstream.write('\r\n', 'latin1');
+      } else {
+        ok = upstream.write(chunk);
+      }
+      if (!ok) this.req.pause();
+    });
+    this.req.on('end', () => {
+      this.requestEnded = true;
+      if (chunked) this.connection?.write('0\r\n\r\n', 'latin1');
+    });
+  }
+
+  onUpstreamDrain(): void {
+    if (!this.requestEnded) this.req.resume();
+  }
+
+  onUpstreamHead(head: ResponseHead): void {
+    if (this.done) return;
+    this.responseStarted = true;
+    const headers = forwardResponseHeaders(head.rawHeaders, head.framing === 'length' || head.framing === 'none');
+    if (this.env.draining) headers.push('Connection', 'close');
+    try {
+      this.res.writeHead(head.statusCode, head.reason, headers);
+    } catch (error) {
+      this.responseStarted = false;
+      this.abortUpstream();
+      this.fail(
+        new RouterError('SY_UPSTREAM_BAD_RESPONSE', 'node sent headers that cannot be forwarded', { cause: error }),
+      );
+    }
+  }
+
+  onUpstreamBody(chunk: Buffer): void {
+    if (this.done) return;
+    if (!this.res.write(chunk)) this.connection?.pause();
+  }
+
+  onUpstreamComplete(): void {
+    if (this.done) return;
+    const connection = this.connection!;
+    const node = this.node!;
+    this.connection = undefined;
+    this.done = true;
+    if (!this.requestEnded) connection.reusable = false;
+    this.res.end();
+    if (node.protocol === 'http') this.env.pool.release(connection);
+    else connection.destroy();
+    this.endAttempt();
+    this.env.exchangeEnded(this, undefined);
+  }
+
+  onUpstreamError(error: UpstreamError, phase: UpstreamPhase, reused: boolean): void {
+    if (this.done) return;
+    this.connection = undefined;
+    const node = this.node!;
+    const bodyless = this.bodyMode === 'none';
+    const raceRetry = reused && phase === 'request' && bodyless && !this.raceRetried;
+    this.endAttempt();
+    this.lastError = error;
+    if (raceRetry) {
+      this.raceRetried = true;
+      this.dispatch(true);
+      return;
+    }
+    this.env.nodeFailed(this.entry.key, node, error);
+    const canRetry =
+      !this.responseStarted &&
+      (phase === 'connect' || (phase === 'request' && bodyless && IDEMPOTENT.has(this.req.method ?? ''))) &&
+      (this.bodyMode === 'none' || this.bodyMode === 'buffered' || !this.bodyListening);
+    if (canRetry && this.index + 1 < this.candidates.length && this.attempts < this.env.maxAttempts) {
+      this.index++;
+      this.env.retried(this.entry.key, node);
+      this.dispatch(false);
+      return;
+    }
+    if (this.responseStarted) {
+      this.done = true;
+      this.res.destroy();
+      this.env.exchangeEnded(this, error);
+      return;
+    }
+    this.fail(error);
+  }
+
+  // --- endings ----------------------------------------------------------------------------------
+
+  /** Ends the accounting of the current attempt (once per dispatch). */
+  private endAttempt(): void {
+    const node = this.node;
+    if (node === undefined) return;
+    this.node = undefined;
+    this.env.nodeEnded(this.entry.key, node.address);
+  }
+
+  private abortUpstream(): void {
+    const connection = this.connection;
+    this.connection = undefined;
+    connection?.destroy();
+    this.endAttempt();
+  }
+
+  private handleClientClose(): void {
+    if (this.done) return;
+    // The client went away before the response finished.
+    this.done = true;
+    this.abortUpstream();
+    this.env.exchangeEnded(this, new RouterError('SY_BAD_REQUEST', 'client closed the connection'));
+  }
+
+  private fail(error: RouterError): void {
+    if (this.done) return;
+    this.done = true;
+    this.abortUpstream();
+    this.env.respondError(this.req, this.res, error, this.entry.key);
+    this.env.exchangeEnded(this, error);
+  }
+
+  /** Host key this exchange routes to. */
+  get hostKey(): string {
+    return this.entry.key;
+  }
+
+  /** The last upstream failure, for logs. */
+  get lastUpstreamError(): UpstreamError | undefined {
+    return this.lastError;
+  }
+}

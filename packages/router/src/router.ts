@@ -1,0 +1,361 @@
+/**
+ * The HTTP router: `node:http` listeners (several binds), the vhost table, the balancer, upstream pools
+ * and the per-request ProxyExchange. Long-lived: constructor does no I/O; `start()` binds every
+ * listener or none (SY_BIND_FAILED names the address); `close()` drains and is safe twice.
+ *
+ * Draining a node: `setNodeState(key, address, 'draining')` stops new picks at once (the next entry has
+ * it out of `live`); in-flight requests finish; when the last one for (key, address) ends — or at once
+ * if none was in flight — `onNodeDrained` listeners are told, and the owner removes the node.
+ *
+ * Shutdown (`close`): listeners stop accepting, idle client connections close, every later response
+ * carries `Connection: close`, in-flight requests get `shutdownGraceMs` (default 10 s) to finish, then
+ * the remaining connections are closed.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import { type Logger, pino } from 'pino';
+import { type Balancer, SmoothWeightedRoundRobin } from './balancer.js';
+import { codeOfError, RouterError, statusForError, type UpstreamError } from './errors.js';
+import type { ExchangeEnvironment } from './exchange-environment.js';
+import { formatAddress, parseListenAddress } from './listen-address.js';
+import { NodeRuntime } from './node-runtime.js';
+import { ProxyExchange } from './proxy-exchange.js';
+import { guardRequest } from './request-guard.js';
+import type { UpstreamTimeouts } from './upstream-connection.js';
+import { UpstreamPool } from './upstream-pool.js';
+import { type NodeState, STATIC_KEY, type VhostNode, VhostTable } from './vhost-table.js';
+
+export interface RouterOptions {
+  /** Listen addresses (`host:port`, `:port`, `[::1]:port`). */
+  readonly http: readonly string[];
+  readonly logger?: Logger;
+  /** ms clock, injected for tests. Default Date.now. */
+  readonly clock?: () => number;
+  /** Upstream connect timeout, ms. Default 5000. */
+  readonly connectTimeoutMs?: number;
+  /** Longest upstream silence once connected (waiting for the response or between body bytes), ms. Default 60000. */
+  readonly upstreamTimeoutMs?: number;
+  /** Most nodes one request may try. Default 3 (as uWSGI). */
+  readonly maxAttempts?: number;
+  /** Largest chunked body buffered for a uwsgi node, bytes. Default 16 MiB. */
+  readonly maxBufferedBody?: number;
+  /** SERVER_NAME for uwsgi nodes. Default: this machine's hostname (as uWSGI). */
+  readonly serverName?: string;
+  /** Extra uwsgi vars. */
+  readonly extraVars?: readonly (readonly [string, string])[];
+  /** Time allowed for a client to send the request head, ms. Default 30000. */
+  readonly headersTimeoutMs?: number;
+  /** Idle keep-alive time for client connections, ms. Default 5000. */
+  readonly keepAliveTimeoutMs?: number;
+  /** Time allowed for a whole request (head and body), ms; 0 = none. Default 300000. */
+  readonly requestTimeoutMs?: number;
+  /** Most header fields per request (431 beyond). Default 100. */
+  readonly maxHeaderCount?: number;
+  /** Grace period for in-flight requests on close, ms. Default 10000. */
+  readonly shutdownGraceMs?: number;
+  /** Retry-After seconds on 503. Default 1. */
+  readonly retryAfterSeconds?: number;
+  /** Balancer. Default smooth weighted round-robin. */
+  readonly balancer?: Balancer;
+}
+
+export interface RouterStats {
+  requests: number;
+  responses: number;
+  errors: Record<string, number>;
+  retries: number;
+  upstreamFailures: number;
+}
+
+type DrainListener = (key: string, address: string) => void;
+
+export class Router implements ExchangeEnvironment {
+  readonly table = new VhostTable();
+  readonly runtime = new NodeRuntime();
+  readonly balancer: Balancer;
+  readonly pool: UpstreamPool;
+  readonly timeouts: UpstreamTimeouts;
+  readonly maxAttempts: number;
+  readonly maxBufferedBody: number;
+  readonly serverName: string;
+  readonly extraVars: readonly (readonly [string, string])[];
+  private readonly options: RouterOptions;
+  private readonly logger: Logger;
+  private readonly clock: () => number;
+  private readonly servers: http.Server[] = [];
+  private readonly drainListeners: DrainListener[] = [];
+  private readonly counters: RouterStats = { requests: 0, responses: 0, errors: {}, retries: 0, upstreamFailures: 0 };
+  private active = 0;
+  private idleWaiters: (() => void)[] = [];
+  private closing: Promise<void> | undefined;
+  private started = false;
+
+  constructor(options: RouterOptions) {
+    this.options = options;
+    this.logger = (options.logger ?? pino({ enabled: false })).child({ component: 'router' });
+    this.clock = options.clock ?? Date.now;
+    this.balancer = options.balancer ?? new SmoothWeightedRoundRobin();
+    this.timeouts = { connectMs: options.connectTimeoutMs ?? 5000, idleMs: options.upstreamTimeoutMs ?? 60_000 };
+    this.pool = new UpstreamPool(this.timeouts);
+    this.maxAttempts = options.maxAttempts ?? 3;
+    this.maxBufferedBody = options.maxBufferedBody ?? 16 * 1024 * 1024;
+    this.serverName = options.serverName ?? os.hostname();
+    this.extraVars = options.extraVars ?? [];
+  }
+
+  /** Binds every listener; on any failure closes those already bound and rejects with SY_BIND_FAILED. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const binds = this.options.http.map((text) => {
+      const parsed = parseListenAddress(text);
+      if (parsed === undefined) throw new RouterError('SY_BAD_CONFIG', `invalid listen address "${text}"`);
+      return parsed;
+    });
+    for (const bind of binds) {
+      const server = this.createServer();
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen({ host: bind.host, port: bind.port, backlog: 4096 }, () => {
+            server.off('error', reject);
+            resolve();
+          });
+        });
+      } catch (error) {
+        await this.closeServers();
+        const code = (error as NodeJS.ErrnoException).code ?? 'error';
+        throw new RouterError(
+          'SY_BIND_FAILED',
+          `cannot listen on ${formatAddress(bind.host, bind.port)} (--http): ${code}`,
+          {
+            cause: error,
+          },
+        );
+      }
+      server.on('error', (error) => this.logger.error({ err: error }, 'listener error'));
+      this.servers.push(server);
+    }
+    this.logger.info({ listen: this.addresses().map((a) => formatAddress(a.address, a.port)) }, 'router listening');
+  }
+
+  private createServer(): http.Server {
+    const o = this.options;
+    const server = http.createServer({
+      insecureHTTPParser: false,
+      requireHostHeader: true,
+      keepAliveTimeout: o.keepAliveTimeoutMs ?? 5000,
+      headersTimeout: o.headersTimeoutMs ?? 30_000,
+      requestTimeout: o.requestTimeoutMs ?? 300_000,
+      connectionsCheckingInterval: 1000,
+      highWaterMark: 64 * 1024,
+    });
+    // Keep more fields than we accept so an oversized request is seen (and refused), never truncated.
+    server.maxHeadersCount = 2000;
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handleRequest(req, res));
+    server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+      if (!socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const failure =
+        error.code === 'HPE_HEADER_OVERFLOW'
+          ? new RouterError('SY_HEADERS_TOO_LARGE', 'request head too large')
+          : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? new RouterError('SY_CLIENT_TIMEOUT', 'request not received in time')
+            : new RouterError('SY_BAD_REQUEST', 'malformed request');
+      const status = statusForError(failure);
+      this.countError(failure.code);
+      const body = `{"error":{"code":"${failure.code}","message":"${failure.message}"}}`;
+      socket.end(
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nX-Switchyard-Error: ${failure.code}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    });
+    return server;
+  }
+
+  addresses(): AddressInfo[] {
+    return this.servers.map((s) => s.address() as AddressInfo);
+  }
+
+  // --- table management (called by the composition: subscriptions, static nodes, admin) --------
+
+  upsertNode(node: VhostNode): void {
+    this.table.upsert(node);
+  }
+
+  /** Static (`--http-to`) node: serves every Host that matches no virtual host. */
+  addStaticNode(node: Omit<VhostNode, 'key' | 'source' | 'state'>): void {
+    this.table.upsert({ ...node, key: STATIC_KEY, source: 'static', state: 'active' });
+  }
+
+  setNodeState(key: string, address: string, state: NodeState): void {
+    const node = this.table.setState(key, address, state);
+    if (node !== undefined && state === 'draining' && this.runtime.inFlightFor(key, address) === 0) {
+      queueMicrotask(() => this.emitDrainedIfIdle(key, address));
+    }
+  }
+
+  removeNode(key: string, address: string): void {
+    if (this.table.remove(key, address) !== undefined) this.runtime.forget(address);
+  }
+
+  /** Registers a listener told when a draining node has no request in flight any more. */
+  onNodeDrained(listener: DrainListener): () => void {
+    this.drainListeners.push(listener);
+    return () => {
+      const i = this.drainListeners.indexOf(listener);
+      if (i >= 0) this.drainListeners.splice(i, 1);
+    };
+  }
+
+  private emitDrainedIfIdle(key: string, address: string): void {
+    const node = this.table.node(key, address);
+    if (node?.state !== 'draining' || this.runtime.inFlightFor(key, address) > 0) return;
+    for (const listener of this.drainListeners) listener(key, address);
+  }
+
+  stats(): Readonly<RouterStats> & { inFlight: number; hosts: number; nodes: number } {
+    return { ...this.counters, inFlight: this.active, hosts: this.table.hostCount, nodes: this.table.nodeCount };
+  }
+
+  // --- request path -----------------------------------------------------------------------------
+
+  private handleRequest(req: IncomingMessage, res: ServerResponse): void {
+    this.counters.requests++;
+    this.active++;
+    const guarded = guardRequest(req, this.options.maxHeaderCount ?? 100);
+    if (guarded instanceof RouterError) {
+      this.respondError(req, res, guarded, undefined);
+      this.requestDone();
+      return;
+    }
+    const host = guarded.host;
+    const found = this.table.lookup(host?.host, host?.port === undefined ? undefined : host.key);
+    if (found === undefined) {
+      const error =
+        host === undefined
+          ? new RouterError('SY_BAD_HOST', 'request has no Host')
+          : new RouterError('SY_NO_VHOST', `no virtual host for ${host.key}`);
+      this.respondError(req, res, error, host?.key);
+      this.requestDone();
+      return;
+    }
+    const remote = req.socket.remoteAddress ?? '';
+    const exchange = new ProxyExchange(this, {
+      req,
+      res,
+      entry: found.entry,
+      target: guarded.target,
+      host: guarded.rawHost,
+      clientAddress: remote.startsWith('::ffff:') ? remote.slice(7) : remote,
+      bodyMode: guarded.bodyMode,
+      contentLength: guarded.contentLength,
+    });
+    exchange.start();
+  }
+
+  nodeEnded(key: string, address: string): void {
+    if (this.runtime.end(key, address) === 0 && this.table.node(key, address)?.state === 'draining') {
+      this.emitDrainedIfIdle(key, address);
+    }
+  }
+
+  nodeFailed(key: string, node: VhostNode, error: UpstreamError): void {
+    this.counters.upstreamFailures++;
+    this.runtime.failure(node.address, this.clock());
+    this.logger.warn({ host: key, node: node.address, code: error.code }, error.message);
+  }
+
+  retried(_key: string, _node: VhostNode): void {
+    this.counters.retries++;
+  }
+
+  respondError(req: IncomingMessage, res: ServerResponse, error: RouterError, hostKey: string | undefined): void {
+    const code = codeOfError(error);
+    this.countError(code);
+    this.logger.warn(
+      { code, host: hostKey ?? req.headers.host, method: req.method, url: req.url, client: req.socket.remoteAddress },
+      error.message,
+    );
+    if (res.headersSent || res.destroyed) {
+      res.destroy();
+      return;
+    }
+    const status = statusForError(error);
+    const body = JSON.stringify({ error: { code, message: error.message } });
+    const headers: string[] = [
+      'Content-Type',
+      'application/json',
+      'Content-Length',
+      String(Buffer.byteLength(body)),
+      'X-Switchyard-Error',
+      code,
+    ];
+    if (status === 503) headers.push('Retry-After', String(this.options.retryAfterSeconds ?? 1));
+    if (status === 400 || status === 431 || this.closing !== undefined) headers.push('Connection', 'close');
+    res.writeHead(status, headers);
+    res.end(body);
+  }
+
+  private countError(code: string): void {
+    this.counters.errors[code] = (this.counters.errors[code] ?? 0) + 1;
+  }
+
+  exchangeEnded(_exchange: ProxyExchange, _error: RouterError | undefined): void {
+    this.requestDone();
+  }
+
+  /** True while shutting down: responses carry `Connection: close`. */
+  get draining(): boolean {
+    return this.closing !== undefined;
+  }
+
+  private requestDone(): void {
+    this.counters.responses++;
+    this.active--;
+    if (this.closing !== undefined) {
+      for (const server of this.servers) server.closeIdleConnections();
+      if (this.active === 0) {
+        const waiters = this.idleWaiters;
+        this.idleWaiters = [];
+        for (const resolve of waiters) resolve();
+      }
+    }
+  }
+
+  // --- shutdown -------------------------------------------------------------------------------
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    const closed = this.closeServers();
+    for (const server of this.servers) server.closeIdleConnections();
+    if (this.active > 0) {
+      const grace = this.options.shutdownGraceMs ?? 10_000;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, grace);
+        this.idleWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    for (const server of this.servers) server.closeAllConnections();
+    await closed;
+    this.pool.close();
+    this.logger.info('router closed');
+  }
+
+  private closeServers(): Promise<void> {
+    return Promise.all(
+      this.servers.map(
+        (server) => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve())),
+      ),
+    ).then(() => undefined);
+  }
+}

@@ -1,0 +1,232 @@
+/**
+ * The `switchyard` command line: uWSGI's option names where uWSGI has one. Parsed with node:util
+ * parseArgs (strict: unknown options are errors), then validated once with a strict zod schema into a
+ * frozen SwitchyardConfig. Every error is a CliError (SY_BAD_OPTION) naming the option and the fix.
+ */
+import { parseArgs } from 'node:util';
+import { parseListenAddress } from '@switchyard/router';
+import { parseNodeAddress } from '@switchyard/subscription-server';
+import { z } from 'zod';
+import { CliError } from './errors.js';
+
+export interface StaticNodeConfig {
+  readonly address: string;
+  readonly protocol: 'http' | 'uwsgi';
+}
+
+export interface SwitchyardConfig {
+  readonly http: readonly string[];
+  readonly subscriptionServer: readonly string[];
+  readonly httpTo: readonly StaticNodeConfig[];
+  /** Seconds of silence after which a subscribed node expires. */
+  readonly subscriptionTolerance: number;
+  readonly admin: string;
+  /** Upstream idle timeout, seconds (uWSGI --http-timeout). */
+  readonly httpTimeout: number;
+  readonly httpConnectTimeout: number;
+  readonly httpVars: readonly (readonly [string, string])[];
+  readonly maxNodesPerHost: number;
+  readonly maxHosts: number;
+  readonly shutdownTimeout: number;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+interface OptionSpec {
+  readonly type: 'string' | 'boolean';
+  readonly multiple?: boolean;
+  readonly help: string;
+  readonly defaultText?: string;
+  readonly value?: string;
+}
+
+/** Every option, in the order `--help` lists them. Aliases map to their canonical name. */
+export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  http: {
+    type: 'string',
+    multiple: true,
+    value: 'ADDR',
+    help: 'HTTP listener, repeatable',
+    defaultText: '0.0.0.0:8080',
+  },
+  'subscription-server': {
+    type: 'string',
+    multiple: true,
+    value: 'ADDR',
+    help: 'UDP subscription server address, repeatable (alias --http-subscription-server)',
+    defaultText: '127.0.0.1:2626',
+  },
+  'http-to': {
+    type: 'string',
+    multiple: true,
+    value: 'ADDR',
+    help: 'static node serving every Host: host:port or a unix socket path (uwsgi protocol), http://host:port (HTTP); repeatable',
+  },
+  'subscription-tolerance': {
+    type: 'string',
+    value: 'SECS',
+    help: 'silence after which a subscribed node expires',
+    defaultText: '17',
+  },
+  admin: { type: 'string', value: 'ADDR', help: 'admin API listener', defaultText: '127.0.0.1:9090' },
+  'http-timeout': {
+    type: 'string',
+    value: 'SECS',
+    help: 'longest upstream silence (response head, body gaps)',
+    defaultText: '60',
+  },
+  'http-connect-timeout': { type: 'string', value: 'SECS', help: 'upstream connect timeout', defaultText: '5' },
+  'http-var': {
+    type: 'string',
+    multiple: true,
+    value: 'KEY=VALUE',
+    help: 'extra uwsgi var sent to uwsgi nodes, repeatable',
+  },
+  'max-nodes-per-host': { type: 'string', value: 'N', help: 'most nodes one host may have', defaultText: '64' },
+  'max-hosts': { type: 'string', value: 'N', help: 'most virtual hosts in the table', defaultText: '1000000' },
+  'shutdown-timeout': {
+    type: 'string',
+    value: 'SECS',
+    help: 'grace for in-flight requests on SIGINT/SIGTERM',
+    defaultText: '10',
+  },
+  'log-level': {
+    type: 'string',
+    value: 'LEVEL',
+    help: 'fatal|error|warn|info|debug|trace|silent',
+    defaultText: 'info',
+  },
+  help: { type: 'boolean', help: 'show this help' },
+  version: { type: 'boolean', help: 'print the version' },
+};
+
+const ALIASES: Readonly<Record<string, string>> = { 'http-subscription-server': 'subscription-server' };
+
+function listenAddress(option: string) {
+  return z.string().refine((v) => parseListenAddress(v) !== undefined, {
+    message: `${option} takes host:port, :port or [ipv6]:port`,
+  });
+}
+
+function seconds(option: string) {
+  return z
+    .string()
+    .regex(/^\d+(\.\d+)?$/, `${option} takes a number of seconds`)
+    .transform(Number)
+    .refine((n) => n > 0 && n <= 86_400, `${option} must be between 0 and 86400 seconds`);
+}
+
+function count(option: string, max: number) {
+  return z
+    .string()
+    .regex(/^\d+$/, `${option} takes a whole number`)
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= max, `${option} must be between 1 and ${max}`);
+}
+
+const schema = z.strictObject({
+  http: z.array(listenAddress('--http')).default(['0.0.0.0:8080']),
+  'subscription-server': z.array(listenAddress('--subscription-server')).default(['127.0.0.1:2626']),
+  'http-to': z.array(z.string()).default([]),
+  'subscription-tolerance': seconds('--subscription-tolerance').default(17),
+  admin: listenAddress('--admin').default('127.0.0.1:9090'),
+  'http-timeout': seconds('--http-timeout').default(60),
+  'http-connect-timeout': seconds('--http-connect-timeout').default(5),
+  'http-var': z.array(z.string().regex(/^[A-Za-z0-9_.-]+=.*$/, '--http-var takes KEY=VALUE')).default([]),
+  'max-nodes-per-host': count('--max-nodes-per-host', 10_000).default(64),
+  'max-hosts': count('--max-hosts', 100_000_000).default(1_000_000),
+  'shutdown-timeout': seconds('--shutdown-timeout').default(10),
+  'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  help: z.boolean().optional(),
+  version: z.boolean().optional(),
+});
+
+export type ParsedCli =
+  | { readonly kind: 'help' }
+  | { readonly kind: 'version' }
+  | { readonly kind: 'run'; readonly config: SwitchyardConfig };
+
+/** Parses the router's argv (without the node and script paths). Throws CliError. */
+export function parseCli(argv: readonly string[]): ParsedCli {
+  const normalised = argv.map((arg) => {
+    const m = /^--([^=]+)(=.*)?$/.exec(arg);
+    if (m === null) return arg;
+    const canonical = ALIASES[m[1]!];
+    return canonical === undefined ? arg : `--${canonical}${m[2] ?? ''}`;
+  });
+  let values: Record<string, unknown>;
+  try {
+    const options = Object.fromEntries(
+      Object.entries(OPTIONS).map(([name, spec]) => [name, { type: spec.type, multiple: spec.multiple ?? false }]),
+    );
+    values = parseArgs({ args: normalised, options, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    throw new CliError(`${(error as Error).message.split('\n')[0]} (see switchyard --help)`);
+  }
+  const result = schema.safeParse(values);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const option = `--${String(issue.path[0] ?? '')}`;
+    const message = issue.message.startsWith('--') ? issue.message : `${option}: ${issue.message}`;
+    throw new CliError(`${message} (see switchyard --help)`, option);
+  }
+  const v = result.data;
+  if (v.help === true) return { kind: 'help' };
+  if (v.version === true) return { kind: 'version' };
+  const config: SwitchyardConfig = {
+    http: v.http,
+    subscriptionServer: v['subscription-server'],
+    httpTo: v['http-to'].map(parseStaticNode),
+    subscriptionTolerance: v['subscription-tolerance'],
+    admin: v.admin,
+    httpTimeout: v['http-timeout'],
+    httpConnectTimeout: v['http-connect-timeout'],
+    httpVars: v['http-var'].map((kv) => {
+      const eq = kv.indexOf('=');
+      return [kv.slice(0, eq), kv.slice(eq + 1)] as const;
+    }),
+    maxNodesPerHost: v['max-nodes-per-host'],
+    maxHosts: v['max-hosts'],
+    shutdownTimeout: v['shutdown-timeout'],
+    logLevel: v['log-level'],
+  };
+  return { kind: 'run', config: deepFreeze(config) };
+}
+
+/** `http://host:port` → HTTP node; `host:port` or a unix socket path → uwsgi node. */
+export function parseStaticNode(text: string): StaticNodeConfig {
+  const http = /^http:\/\/(.+?)\/?$/i.exec(text);
+  const address = http === null ? text : http[1]!;
+  const parsed = parseNodeAddress(address);
+  if (!parsed.ok) {
+    throw new CliError(
+      `--http-to ${text}: ${parsed.detail}; use host:port, a socket path or http://host:port`,
+      '--http-to',
+    );
+  }
+  return { address: parsed.value.address, protocol: http === null ? 'uwsgi' : 'http' };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
+
+/** The `--help` text: every option with its default. */
+export function helpText(): string {
+  const lines = [
+    'Usage: switchyard [options]            run the router, subscription server and admin API',
+    '       switchyard agent [options]      announce a backend (switchyard agent --help)',
+    '       switchyard demo                 router + two demo backends on demo.localhost',
+    '',
+    'Options:',
+  ];
+  for (const [name, spec] of Object.entries(OPTIONS)) {
+    const flag = `--${name}${spec.value === undefined ? '' : ` ${spec.value}`}`;
+    const def = spec.defaultText === undefined ? '' : ` (default: ${spec.defaultText})`;
+    lines.push(`  ${flag.padEnd(34)} ${spec.help}${def}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,168 @@
+/**
+ * One Switchyard process: subscription server + registry → router table, router listeners, admin API.
+ * Data flows one way: packet → decode → verify → registry → table event → router entry. The router
+ * reports drained nodes back (no request in flight any more) and the registry then removes them.
+ *
+ * Long-lived: the constructor does no I/O; `start()` binds everything or nothing (on a failure whatever
+ * was already bound is closed and the error, SY_BIND_FAILED naming the address and option, is rethrown);
+ * `close()` stops accepting, drains in-flight requests (bounded by `shutdownTimeout`) and is safe twice.
+ */
+import { AdminServer, formatAddress, Router, type VhostNode } from '@switchyard/router';
+import {
+  parseUpstreamTarget,
+  type RegisteredNode,
+  SubscriptionRegistry,
+  SubscriptionServer,
+  type TableEvent,
+} from '@switchyard/subscription-server';
+import type { Logger } from 'pino';
+import type { SwitchyardConfig } from './cli-options.js';
+
+export interface SwitchyardAppOptions {
+  readonly config: SwitchyardConfig;
+  readonly logger: Logger;
+  /** ms clock, injected for tests. */
+  readonly clock?: () => number;
+}
+
+export class SwitchyardApp {
+  readonly router: Router;
+  readonly registry: SubscriptionRegistry;
+  readonly subscriptions: SubscriptionServer;
+  readonly admin: AdminServer;
+  private readonly config: SwitchyardConfig;
+  private readonly logger: Logger;
+  private ready = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: SwitchyardAppOptions) {
+    const { config, logger } = options;
+    this.config = config;
+    this.logger = logger;
+    const clock = options.clock ?? Date.now;
+    this.router = new Router({
+      http: config.http,
+      logger,
+      clock,
+      connectTimeoutMs: config.httpConnectTimeout * 1000,
+      upstreamTimeoutMs: config.httpTimeout * 1000,
+      extraVars: config.httpVars,
+      shutdownGraceMs: config.shutdownTimeout * 1000,
+    });
+    this.registry = new SubscriptionRegistry({
+      clock,
+      toleranceMs: Math.round(config.subscriptionTolerance * 1000),
+      maxNodesPerHost: config.maxNodesPerHost,
+      maxHosts: config.maxHosts,
+      logger,
+    });
+    this.subscriptions = new SubscriptionServer({
+      binds: [...config.subscriptionServer],
+      registry: this.registry,
+      logger,
+    });
+    this.admin = new AdminServer({
+      listen: config.admin,
+      router: this.router,
+      ready: () => this.ready && this.closing === undefined,
+      stats: () => ({ subscriptions: this.subscriptions.stats(), registry: this.registry.metrics() }),
+      logger,
+    });
+    for (const node of config.httpTo) {
+      const target = parseUpstreamTarget(node.address)!;
+      this.router.addStaticNode({
+        address: node.address,
+        target,
+        protocol: node.protocol,
+        weight: 1,
+        modifier1: 0,
+        modifier2: 0,
+        backup: 0,
+      });
+    }
+    this.registry.onEvent((event) => this.applyEvent(event));
+    this.router.onNodeDrained((key, address) => this.registry.remove(key, address, 'drained'));
+  }
+
+  /** Registry event → router table. */
+  private applyEvent(event: TableEvent): void {
+    const node = event.node;
+    switch (event.type) {
+      case 'added':
+      case 'updated':
+        this.router.upsertNode(toVhostNode(node));
+        if (node.state === 'draining') this.router.setNodeState(node.key, node.address, 'draining');
+        break;
+      case 'draining':
+        this.router.setNodeState(node.key, node.address, 'draining');
+        break;
+      case 'removed':
+      case 'expired':
+        this.router.removeNode(node.key, node.address);
+        break;
+      case 'refreshed':
+        break;
+    }
+    if (event.type !== 'refreshed') {
+      this.logger.info(
+        { component: 'table', event: event.type, host: node.key, node: node.address },
+        `node ${event.type}`,
+      );
+    }
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.subscriptions.start();
+      await this.router.start();
+      await this.admin.start();
+    } catch (error) {
+      await this.shutdown();
+      throw error;
+    }
+    this.registry.start();
+    this.ready = true;
+    const admin = this.admin.address();
+    this.logger.info(
+      {
+        component: 'switchyard',
+        http: this.router.addresses().map((a) => formatAddress(a.address, a.port)),
+        subscriptionServer: this.subscriptions.addresses().map((a) => formatAddress(a.address, a.port)),
+        admin: admin === undefined ? undefined : formatAddress(admin.address, admin.port),
+      },
+      'switchyard ready',
+    );
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.ready = false;
+    await this.subscriptions.close();
+    await this.router.close();
+    await this.registry.close();
+    await this.admin.close();
+  }
+
+  get configuration(): SwitchyardConfig {
+    return this.config;
+  }
+}
+
+function toVhostNode(node: RegisteredNode): VhostNode {
+  return {
+    key: node.key,
+    address: node.address,
+    target: parseUpstreamTarget(node.address)!,
+    protocol: node.protocol,
+    weight: node.weight,
+    modifier1: node.modifier1,
+    modifier2: node.modifier2,
+    backup: node.backup,
+    source: 'subscription',
+    state: node.state,
+  };
+}
