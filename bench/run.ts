@@ -316,7 +316,7 @@ async function main(): Promise<void> {
   const report = `# Switchyard bench, ${date} on ${machine.hostname}
 
 - Machine: ${machine.hostname}, ${machine.cpus} CPUs (nproc), ${machine.cpuModel}, ${machine.kernel}
-- Software: node ${machine.node}, ${wrkVersion()}, nginx ${nginxVersion()}
+- Software: node ${machine.node}, ${wrkVersion()}, ${nginxVersion()}
 - Rig: ${pinned ? 'proxy pinned to core 0; wrk and the backend on core 1' : 'UNPINNED (fewer than 2 CPUs or no taskset)'}; backend = nginx, 1 worker, 3 ports on 127.0.0.1, fixed response;
   wrk \`-t1 -c64 -d${durationS}s\` keep-alive with \`Host: ${HOST}\`; ${rounds} interleaved rounds, a fresh proxy process per measurement
   after a ${warmupS} s warm-up; medians with the min–max spread over rounds; ratios taken within each round, then the median.

@@ -32,6 +32,9 @@ export interface LatencyResult {
   readonly max: number;
   readonly medianPolls: number;
   readonly perHostTimeoutMs: number;
+  /** The resolution: p50/p99 of `GET /` for an already-routed host over the same connection, in ms. */
+  readonly baselineP50: number;
+  readonly baselineP99: number;
 }
 
 export type LatencyOutcome =
@@ -151,6 +154,13 @@ export async function measureSubscriptionLatency(options: LatencyOptions = {}): 
     }
     latencies.sort((a, b) => a - b);
     polls.sort((a, b) => a - b);
+    const baseline: number[] = [];
+    for (let i = 0; i < count && !exited; i++) {
+      const t0 = performance.now();
+      await probe(agent, httpPort, warm);
+      baseline.push(performance.now() - t0);
+    }
+    baseline.sort((a, b) => a - b);
     return {
       ok: true,
       result: {
@@ -161,6 +171,8 @@ export async function measureSubscriptionLatency(options: LatencyOptions = {}): 
         max: latencies.at(-1) ?? Number.NaN,
         medianPolls: percentile(polls, 50),
         perHostTimeoutMs,
+        baselineP50: percentile(baseline, 50),
+        baselineP99: percentile(baseline, 99),
       },
     };
   } finally {
@@ -172,6 +184,8 @@ export async function measureSubscriptionLatency(options: LatencyOptions = {}): 
   }
 }
 
+const ms = (n: number) => `${n.toFixed(2)} ms`;
+
 export function latencyMarkdown(outcome: LatencyOutcome): string {
   const head = '## Subscription → first routed request\n\n';
   if (!outcome.ok) return `${head}Skipped: ${outcome.skipped}\n`;
@@ -179,8 +193,11 @@ export function latencyMarkdown(outcome: LatencyOutcome): string {
   return (
     `${head}Subscribe datagram for a fresh hostname, then \`GET /\` with that Host polled back to back over one ` +
     `keep-alive connection until the first 2xx (per-host limit ${r.perHostTimeoutMs} ms).\n\n` +
-    '| hosts | routed | p50 | p99 | max | polls per host (median) |\n|---:|---:|---:|---:|---:|---:|\n' +
-    `| ${r.count} | ${r.routed} | ${r.p50.toFixed(2)} ms | ${r.p99.toFixed(2)} ms | ${r.max.toFixed(2)} ms | ${r.medianPolls} |\n`
+    '| hosts | routed | p50 | p99 | max | polls per host (median) | baseline GET, routed host: p50 / p99 |\n' +
+    '|---:|---:|---:|---:|---:|---:|---:|\n' +
+    `| ${r.count} | ${r.routed} | ${ms(r.p50)} | ${ms(r.p99)} | ${ms(r.max)} | ${r.medianPolls} | ` +
+    `${ms(r.baselineP50)} / ${ms(r.baselineP99)} |\n\n` +
+    'The baseline is the polling resolution: one request for a host that is already routed, same connection.\n'
   );
 }
 

@@ -20,7 +20,7 @@ export function nginxAvailable(): boolean {
 
 export function nginxVersion(): string {
   const r = spawnSync('nginx', ['-v'], { encoding: 'utf8' });
-  return (r.stderr ?? '').trim().replace(/^nginx version: /, '') || 'unknown';
+  return (r.stderr ?? '').trim().replace(/^nginx version: /, '') || 'nginx (unknown version)';
 }
 
 function commonHead(dir: string, name: string): string {
