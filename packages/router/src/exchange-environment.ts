@@ -26,6 +26,9 @@ export interface ExchangeEnvironment {
   readonly draining: boolean;
   /** Extra uwsgi vars (`--http-var`). */
   readonly extraVars: readonly (readonly [string, string])[];
+  /** `--http-modifier1/2`: a non-zero value replaces the node's modifier (uWSGI). Absent = 0. */
+  readonly modifier1?: number;
+  readonly modifier2?: number;
   /** An attempt on (key, address) ended, whatever the outcome. */
   nodeEnded(key: string, address: string): void;
   /** A node failed an attempt. */

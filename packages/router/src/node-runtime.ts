@@ -1,7 +1,8 @@
 /**
  * Runtime state of upstream nodes, kept apart from node identity (the vhost table) and keyed by address:
- * in-flight requests (total and per host key, for draining), request and failure counters. Entries are
- * created on first use and dropped when a node is idle and forgotten (`forget`).
+ * in-flight requests (total and per host key, for draining), request, failure and byte counters, and
+ * attempts per host key (uWSGI's pool `hits`). Entries are created on first use and dropped when a node
+ * is idle and forgotten (`forget`, `forgetKey`).
  */
 
 export interface NodeStats {
@@ -10,6 +11,10 @@ export interface NodeStats {
   failures: number;
   /** ms timestamp of the last failure, 0 when none. */
   lastFailure: number;
+  /** Bytes written to the node (request heads, uwsgi vars, bodies). */
+  bytesOut: number;
+  /** Bytes read from the node (response heads and bodies). */
+  bytesIn: number;
 }
 
 interface RuntimeRecord extends NodeStats {
@@ -18,17 +23,38 @@ interface RuntimeRecord extends NodeStats {
 
 export class NodeRuntime {
   private readonly records = new Map<string, RuntimeRecord>();
+  /** Attempts per host key (kept while the key is in the table; see forgetKey). */
+  private readonly hits = new Map<string, number>();
 
   /** Counts a request dispatched to `address` for host `key`. */
   begin(key: string, address: string): void {
     let record = this.records.get(address);
     if (record === undefined) {
-      record = { inFlight: 0, requests: 0, failures: 0, lastFailure: 0, perKey: new Map() };
+      record = { inFlight: 0, requests: 0, failures: 0, lastFailure: 0, bytesOut: 0, bytesIn: 0, perKey: new Map() };
       this.records.set(address, record);
     }
     record.inFlight++;
     record.requests++;
     record.perKey.set(key, (record.perKey.get(key) ?? 0) + 1);
+    this.hits.set(key, (this.hits.get(key) ?? 0) + 1);
+  }
+
+  /** Adds the bytes one attempt wrote to and read from `address`. */
+  traffic(address: string, written: number, read: number): void {
+    const record = this.records.get(address);
+    if (record === undefined) return;
+    record.bytesOut += written;
+    record.bytesIn += read;
+  }
+
+  /** Attempts dispatched for host `key` since it was first used (uWSGI's per-pool `hits`). */
+  hitsFor(key: string): number {
+    return this.hits.get(key) ?? 0;
+  }
+
+  /** Drops the hit counter of a host that left the table. */
+  forgetKey(key: string): void {
+    this.hits.delete(key);
   }
 
   /** Ends a request begun with `begin`; returns the in-flight count left for (key, address). */

@@ -17,6 +17,7 @@
  * SY_UPSTREAM_TIMEOUT when the last failure was a timeout.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { VarsTooLargeError } from '@switchyard/protocol';
 import type { BalancerContext } from './balancer.js';
 import { RouterError, type UpstreamError } from './errors.js';
@@ -65,6 +66,10 @@ export class ProxyExchange implements UpstreamSink, BalancerContext {
   private raceRetried = false;
   private done = false;
   private lastError: UpstreamError | undefined;
+  /** Socket of the current attempt and its byte counters when the attempt began (node tx/rx stats). */
+  private attemptSocket: Socket | undefined;
+  private writtenBase = 0;
+  private readBase = 0;
   /** Attempts made (nodes tried), for logs. */
   attempts = 0;
 
@@ -133,6 +138,9 @@ export class ProxyExchange implements UpstreamSink, BalancerContext {
         ? this.env.pool.acquire(node.address, node.target)
         : UpstreamConnection.open(node.address, node.target, this.env.timeouts);
     this.connection = connection;
+    this.attemptSocket = connection.socket;
+    this.writtenBase = connection.socket.bytesWritten;
+    this.readBase = connection.socket.bytesRead;
     connection.attach(this, this.req.method ?? 'GET');
   }
 
@@ -159,8 +167,8 @@ export class ProxyExchange implements UpstreamSink, BalancerContext {
             contentLength: this.bodyMode === 'none' ? undefined : this.contentLength,
             extraVars: this.env.extraVars,
           },
-          node.modifier1,
-          node.modifier2,
+          this.env.modifier1 || node.modifier1,
+          this.env.modifier2 || node.modifier2,
         );
       } catch (error) {
         const tooLarge = error instanceof VarsTooLargeError;
@@ -297,6 +305,12 @@ export class ProxyExchange implements UpstreamSink, BalancerContext {
     const node = this.node;
     if (node === undefined) return;
     this.node = undefined;
+    const socket = this.attemptSocket;
+    if (socket !== undefined) {
+      this.attemptSocket = undefined;
+      // Bytes of this attempt only: a pooled connection carries several exchanges.
+      this.env.runtime.traffic(node.address, socket.bytesWritten - this.writtenBase, socket.bytesRead - this.readBase);
+    }
     this.env.nodeEnded(this.entry.key, node.address);
   }
 

@@ -19,6 +19,7 @@ import { type Balancer, SmoothWeightedRoundRobin } from './balancer.js';
 import { codeOfError, RouterError, statusForError, type UpstreamError } from './errors.js';
 import type { ExchangeEnvironment } from './exchange-environment.js';
 import { formatAddress, parseListenAddress } from './listen-address.js';
+import type { LookupOptions } from './lookup-rules.js';
 import { NodeRuntime } from './node-runtime.js';
 import { ProxyExchange } from './proxy-exchange.js';
 import { guardRequest } from './request-guard.js';
@@ -58,6 +59,11 @@ export interface RouterOptions {
   readonly retryAfterSeconds?: number;
   /** Balancer. Default smooth weighted round-robin. */
   readonly balancer?: Balancer;
+  /** uWSGI lookup extensions: dotsplit, mountpoints, fallback key (lookup-rules.ts). Default none. */
+  readonly lookup?: LookupOptions;
+  /** `--http-modifier1/2`: when non-zero, replaces every uwsgi node's modifier (uWSGI semantics). Default 0. */
+  readonly modifier1?: number;
+  readonly modifier2?: number;
 }
 
 export interface RouterStats {
@@ -71,7 +77,7 @@ export interface RouterStats {
 type DrainListener = (key: string, address: string) => void;
 
 export class Router implements ExchangeEnvironment {
-  readonly table = new VhostTable();
+  readonly table: VhostTable;
   readonly runtime = new NodeRuntime();
   readonly balancer: Balancer;
   readonly pool: UpstreamPool;
@@ -80,6 +86,8 @@ export class Router implements ExchangeEnvironment {
   readonly maxBufferedBody: number;
   readonly serverName: string;
   readonly extraVars: readonly (readonly [string, string])[];
+  readonly modifier1: number;
+  readonly modifier2: number;
   private readonly options: RouterOptions;
   private readonly logger: Logger;
   private readonly clock: () => number;
@@ -102,6 +110,9 @@ export class Router implements ExchangeEnvironment {
     this.maxBufferedBody = options.maxBufferedBody ?? 16 * 1024 * 1024;
     this.serverName = options.serverName ?? os.hostname();
     this.extraVars = options.extraVars ?? [];
+    this.modifier1 = options.modifier1 ?? 0;
+    this.modifier2 = options.modifier2 ?? 0;
+    this.table = new VhostTable(options.lookup);
   }
 
   /** Binds every listener; on any failure closes those already bound and rejects with SY_BIND_FAILED. */
@@ -198,7 +209,10 @@ export class Router implements ExchangeEnvironment {
   }
 
   removeNode(key: string, address: string): void {
-    if (this.table.remove(key, address) !== undefined) this.runtime.forget(address);
+    if (this.table.remove(key, address) !== undefined) {
+      this.runtime.forget(address);
+      if (this.table.get(key) === undefined) this.runtime.forgetKey(key);
+    }
   }
 
   /** Registers a listener told when a draining node has no request in flight any more. */
@@ -232,7 +246,7 @@ export class Router implements ExchangeEnvironment {
       return;
     }
     const host = guarded.host;
-    const found = this.table.lookup(host?.host, host?.port === undefined ? undefined : host.key);
+    const found = this.table.lookup(host?.host, host?.port === undefined ? undefined : host.key, guarded.target);
     if (found === undefined) {
       const error =
         host === undefined

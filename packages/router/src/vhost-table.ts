@@ -5,12 +5,14 @@
  * (instead of copying the whole map) keeps a change O(nodes of that host) with a million hosts.
  *
  * Lookup rule: `host:port` first, then `host` (keys are normalised by `parseHostKey`), then the static
- * entry (`--http-to` nodes serve every Host). Runtime state (in-flight, failures) is not here: see
+ * entry (`--http-to` nodes serve every Host). With LookupOptions (dotsplit, mountpoints, fallback key)
+ * the full order is in lookup-rules.ts. Runtime state (in-flight, failures) is not here: see
  * node-runtime.ts.
  */
+import { KeyShapes, type LookupOptions, lookupExtended } from './lookup-rules.js';
 
 export type NodeProtocol = 'uwsgi' | 'http';
-export type NodeSource = 'subscription' | 'static' | 'admin';
+export type NodeSource = 'subscription' | 'static' | 'admin' | 'spawn';
 export type NodeState = 'active' | 'draining';
 
 export type UpstreamTarget =
@@ -48,7 +50,7 @@ export interface HostEntry {
 /** Key of the catch-all entry holding `--http-to` static nodes. */
 export const STATIC_KEY = '*';
 
-export type LookupRule = 'port' | 'host' | 'static';
+export type LookupRule = 'port' | 'host' | 'static' | 'wildcard' | 'fallback' | 'mountpoint';
 export interface LookupResult {
   readonly entry: HostEntry;
   readonly rule: LookupRule;
@@ -59,6 +61,15 @@ export class VhostTable {
   private staticEntry: HostEntry | undefined;
   private versionCounter = 0;
   private nodeTotal = 0;
+  private readonly lookupOptions: LookupOptions;
+  private readonly extended: boolean;
+  private readonly shapes = new KeyShapes();
+
+  constructor(lookupOptions: LookupOptions = {}) {
+    this.lookupOptions = Object.freeze({ ...lookupOptions });
+    this.extended =
+      lookupOptions.dotsplit === true || lookupOptions.mountpoints === true || lookupOptions.fallbackKey !== undefined;
+  }
 
   /** Monotonic version, bumped by every change. */
   get version(): number {
@@ -75,9 +86,15 @@ export class VhostTable {
 
   /**
    * Finds the entry for a request. `hostPort` is the normalised `host:port` key (undefined when the Host
-   * carried no port), `host` the normalised host.
+   * carried no port), `host` the normalised host, `target` the request target (for mountpoints).
    */
-  lookup(host: string | undefined, hostPort: string | undefined): LookupResult | undefined {
+  lookup(host: string | undefined, hostPort: string | undefined, target?: string): LookupResult | undefined {
+    if (this.extended) {
+      const portSuffix = hostPort === undefined || host === undefined ? '' : hostPort.slice(host.length);
+      const found = lookupExtended((k) => this.hosts.get(k), this.shapes, this.lookupOptions, host, portSuffix, target);
+      if (found !== undefined) return found;
+      return this.staticEntry === undefined ? undefined : { entry: this.staticEntry, rule: 'static' };
+    }
     if (hostPort !== undefined) {
       const byPort = this.hosts.get(hostPort);
       if (byPort !== undefined) return { entry: byPort, rule: 'port' };
@@ -158,8 +175,12 @@ export class VhostTable {
       version: this.versionCounter,
     });
     if (key === STATIC_KEY) this.staticEntry = nodes.length > 0 ? entry : undefined;
-    else if (nodes.length === 0) this.hosts.delete(key);
-    else this.hosts.set(key, entry);
+    else if (nodes.length === 0) {
+      if (this.hosts.delete(key)) this.shapes.removed(key);
+    } else {
+      if (!this.hosts.has(key)) this.shapes.added(key);
+      this.hosts.set(key, entry);
+    }
     return entry;
   }
 }

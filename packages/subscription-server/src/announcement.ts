@@ -14,7 +14,7 @@
  * An empty value counts as an absent field for every optional field: uWSGI tests the value length
  * (`if (usr->proto_len)`), and `atoi("")` is 0, so `weight=` means the default.
  */
-import { parseHostKey, type SubscriptionPacket } from '@switchyard/protocol';
+import { parseHostKey, parseMountpointKey, type SubscriptionPacket } from '@switchyard/protocol';
 import { z } from 'zod';
 import type { DropReason } from './errors.js';
 import { parseNodeAddress } from './upstream-target.js';
@@ -55,6 +55,14 @@ export interface Announcement {
   readonly clear: boolean;
   /** Unknown fields, kept and ignored. Null prototype, frozen. */
   readonly extra: Readonly<Record<string, string>>;
+}
+
+export interface AnnouncementOptions {
+  /**
+   * Accept mountpoint keys `host[:port]/seg[/seg…]` (uWSGI `--subscription-mountpoints`; see
+   * protocol/mountpoint-key.ts). Off: a key with `/` is bad-key. Default false.
+   */
+  readonly mountpoints?: boolean;
 }
 
 export type AnnouncementResult =
@@ -113,7 +121,7 @@ const FORBIDDEN_IN_VALUE = /[\r\n\0]/;
 const CONTROL_IN_NAME = /[\u0000-\u001f\u007f]/;
 
 /** Validates the fields of a decoded subscription packet; total (never throws). */
-export function parseAnnouncement(packet: SubscriptionPacket): AnnouncementResult {
+export function parseAnnouncement(packet: SubscriptionPacket, options: AnnouncementOptions = {}): AnnouncementResult {
   const fields = packet.fields;
   for (const [name, value] of fields) {
     if (CONTROL_IN_NAME.test(name)) return drop('bad-field', 'a field name contains a control byte');
@@ -124,8 +132,11 @@ export function parseAnnouncement(packet: SubscriptionPacket): AnnouncementResul
   if (rawKey === undefined || rawKey.length === 0) return drop('missing-key', 'no "key" field');
   const keyBytes = Buffer.byteLength(rawKey, 'utf8');
   if (keyBytes > MAX_KEY_BYTES) return drop('key-too-long', `key of ${keyBytes} bytes exceeds ${MAX_KEY_BYTES}`);
-  const hostKey = parseHostKey(rawKey, { allowWildcard: true });
-  if (hostKey === undefined) return drop('bad-key', 'key is not a valid host[:port]');
+  const hostKey =
+    options.mountpoints === true && rawKey.includes('/')
+      ? parseMountpointKey(rawKey)
+      : parseHostKey(rawKey, { allowWildcard: true });
+  if (hostKey === undefined) return drop('bad-key', 'key is not a valid host[:port] (or host/path with mountpoints)');
 
   const rawAddress = fields.get('address');
   if (rawAddress === undefined || rawAddress.length === 0) return drop('missing-address', 'no "address" field');

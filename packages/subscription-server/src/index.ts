@@ -1,5 +1,6 @@
 export {
   type Announcement,
+  type AnnouncementOptions,
   type AnnouncementResult,
   MAX_KEY_BYTES,
   type NodeProtocol,

@@ -16,7 +16,7 @@ import { isIPv6 } from 'node:net';
 import { decodeSubscription, type SubscriptionPacket } from '@switchyard/protocol';
 import { type Logger, pino } from 'pino';
 import { z } from 'zod';
-import { type Announcement, parseAnnouncement } from './announcement.js';
+import { type Announcement, type AnnouncementOptions, parseAnnouncement } from './announcement.js';
 import { BindFailedError, ClosedError, type DropReason, emptyDropCounters, InvalidOptionsError } from './errors.js';
 import type { ApplyResult, SubscriptionRegistry } from './registry.js';
 
@@ -56,6 +56,8 @@ export interface SubscriptionServerOptions {
   verifier?: SubscriptionVerifier;
   /** ms, for the drop-log rate limiter; default Date.now. */
   clock?: () => number;
+  /** Accept mountpoint keys `host/segment` (uWSGI `--subscription-mountpoints`). Default false. */
+  mountpoints?: boolean;
 }
 
 export interface SubscriptionServerStats {
@@ -113,6 +115,7 @@ const OptionsSchema = z.strictObject({
     )
     .optional(),
   clock: z.custom<() => number>((v) => typeof v === 'function', 'clock must be a function').optional(),
+  mountpoints: z.boolean().optional(),
 });
 
 /** One log line per reason per interval, carrying how many drops were not logged in between. */
@@ -149,6 +152,7 @@ export class SubscriptionServer {
   readonly #verifier: SubscriptionVerifier;
   readonly #dropLog: DropLog;
   readonly #dropped = emptyDropCounters();
+  readonly #announcementOptions: AnnouncementOptions;
   #received = 0;
   #subscribes = 0;
   #unsubscribes = 0;
@@ -168,6 +172,7 @@ export class SubscriptionServer {
     this.#maxPacketSize = o.maxPacketSize ?? 4096;
     this.#verifier = o.verifier ?? acceptAllVerifier;
     this.#dropLog = new DropLog(this.#logger, o.clock ?? Date.now, 1_000);
+    this.#announcementOptions = Object.freeze({ mountpoints: o.mountpoints ?? false });
   }
 
   /**
@@ -210,7 +215,7 @@ export class SubscriptionServer {
     const decoded = decodeSubscription(datagram, { maxPacketSize: this.#maxPacketSize });
     if (!decoded.ok) return this.#drop(decoded.error.reason, decoded.error.message, source);
     const packet = decoded.value;
-    const parsed = parseAnnouncement(packet);
+    const parsed = parseAnnouncement(packet, this.#announcementOptions);
     if (!parsed.ok) return this.#drop(parsed.reason, parsed.detail, source);
     const announcement = parsed.value;
     let verdict: ReturnType<SubscriptionVerifier['verify']>;
