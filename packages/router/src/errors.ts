@@ -19,7 +19,17 @@ export type RouterErrorCode =
   | 'SY_UPSTREAM_REQUEST_TOO_LARGE' // 502: the uwsgi vars block does not fit 64 KiB
   | 'SY_UPSTREAM_TIMEOUT' // 504: connect or response-header timeout
   | 'SY_BIND_FAILED' // listener could not bind
-  | 'SY_BAD_CONFIG'; // invalid router configuration
+  | 'SY_BAD_CONFIG' // invalid router configuration
+  | 'SY_MAINTENANCE' // 503: the host is in maintenance mode (admin API)
+  | 'SY_CLIENT_CLOSED' // 499 (logs and metrics only): the client left before the response was complete
+  | 'SY_INVALID_BODY' // 400: admin request body, query or parameter fails its schema
+  | 'SY_UNAUTHORIZED' // 401: admin request without a valid bearer token
+  | 'SY_FORBIDDEN' // 403: the token's scope does not allow the operation
+  | 'SY_NOT_FOUND' // 404: no such admin route
+  | 'SY_NO_NODE' // 404: the host has no node with that address
+  | 'SY_METHOD_NOT_ALLOWED' // 405: the admin route does not take that method
+  | 'SY_NODE_EXISTS' // 409: the host already has a node with that address
+  | 'SY_VERSION_MISMATCH'; // 412: If-Match does not match the current version
 
 export class RouterError extends Error {
   readonly code: RouterErrorCode;
@@ -62,6 +72,16 @@ const STATUS: Readonly<Record<RouterErrorCode, number>> = {
   SY_UPSTREAM_TIMEOUT: 504,
   SY_BIND_FAILED: 500,
   SY_BAD_CONFIG: 500,
+  SY_MAINTENANCE: 503,
+  SY_CLIENT_CLOSED: 499,
+  SY_INVALID_BODY: 400,
+  SY_UNAUTHORIZED: 401,
+  SY_FORBIDDEN: 403,
+  SY_NOT_FOUND: 404,
+  SY_NO_NODE: 404,
+  SY_METHOD_NOT_ALLOWED: 405,
+  SY_NODE_EXISTS: 409,
+  SY_VERSION_MISMATCH: 412,
 };
 
 /** The HTTP status for an error; anything that is not a RouterError is a 500. */

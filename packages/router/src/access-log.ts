@@ -1,0 +1,145 @@
+/**
+ * Access log: one pino JSON line per request (`--access-log FILE|stdout|off`, default off):
+ *   {"time":"2026-…Z","host":"app.test","method":"GET","path":"/x","status":200,"code":"OK",
+ *    "node":"127.0.0.1:3031","attempts":1,"in":0,"out":512,"ms":1.23,"client":"127.0.0.1"}
+ * `code` is `OK` or the request's SY_* outcome code; `in`/`out` are body bytes; `ms` the duration.
+ *
+ * Never blocks the request path: lines go through an asynchronous SonicBoom destination buffered to
+ * `minLength` (4 KiB) and flushed every `flushIntervalMs` (1 s), capped at `maxBufferBytes` (16 MiB):
+ * beyond that, lines are dropped and counted (`dropped`) rather than held in memory while the disk
+ * stalls. `close()` flushes synchronously, so a clean shutdown loses no line.
+ *
+ * Sampling (`--access-log-sample RATE`, 0..1, default 1): successful requests are logged with that
+ * probability; every request that did not end OK (coded error, status >= 500) is always logged.
+ */
+import { type DestinationStream, type Logger, pino } from 'pino';
+import type { RequestRecord } from './request-record.js';
+
+export interface AccessLogOptions {
+  /** `stdout` or a file path (appended to; its directory is created). */
+  readonly destination: string;
+  /** Fraction of successful requests logged, 0..1. Default 1. */
+  readonly sampleRate?: number;
+  /** Random source for sampling (tests). Default Math.random. */
+  readonly random?: () => number;
+  readonly flushIntervalMs?: number;
+  readonly maxBufferBytes?: number;
+}
+
+type Boom = DestinationStream & {
+  flush(cb?: (err?: Error) => void): void;
+  flushSync(): void;
+  end(): void;
+  on(event: string, listener: (...args: unknown[]) => void): void;
+  once(event: string, listener: (...args: unknown[]) => void): void;
+  destroyed?: boolean;
+};
+
+export class AccessLog {
+  private readonly options: AccessLogOptions;
+  private readonly sampleRate: number;
+  private readonly random: () => number;
+  private destination: Boom | undefined;
+  private logger: Logger | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  /** Lines written. */
+  written = 0;
+  /** Lines dropped because the destination could not keep up. */
+  dropped = 0;
+
+  constructor(options: AccessLogOptions) {
+    this.options = options;
+    this.sampleRate = Math.min(1, Math.max(0, options.sampleRate ?? 1));
+    this.random = options.random ?? Math.random;
+  }
+
+  /** Opens the destination (creating the file and its directory). Resolves once it is writable. */
+  async start(): Promise<void> {
+    if (this.destination !== undefined || this.closed) return;
+    const toStdout = this.options.destination === 'stdout';
+    const destination = pino.destination({
+      dest: toStdout ? 1 : this.options.destination,
+      sync: false,
+      minLength: 4096,
+      maxLength: this.options.maxBufferBytes ?? 16 * 1024 * 1024,
+      mkdir: !toStdout,
+      append: true,
+    }) as unknown as Boom;
+    destination.on('drop', (data: unknown) => {
+      this.dropped += typeof data === 'string' ? data.split('\n').length - 1 : 1;
+    });
+    destination.on('error', () => undefined);
+    if (!toStdout) {
+      await new Promise<void>((resolve, reject) => {
+        destination.once('ready', () => resolve());
+        destination.once('error', (error: unknown) => reject(error));
+      });
+    }
+    this.destination = destination;
+    this.logger = pino(
+      {
+        base: null,
+        timestamp: pino.stdTimeFunctions.isoTime,
+        formatters: { level: () => ({}) },
+      },
+      destination,
+    );
+    this.timer = setInterval(() => this.flush(), this.options.flushIntervalMs ?? 1000);
+    this.timer.unref();
+  }
+
+  /** Logs one finished request (subject to sampling). `code` is `OK` or the SY_* outcome code. */
+  write(request: RequestRecord, code: string, durationMs: number): void {
+    const logger = this.logger;
+    if (logger === undefined) return;
+    if (this.sampleRate < 1 && code === 'OK' && request.status < 500 && this.random() >= this.sampleRate) return;
+    this.written++;
+    logger.info({
+      host: request.hostKey,
+      method: request.method,
+      path: request.path,
+      status: request.status,
+      code,
+      node: request.nodeAddress,
+      attempts: request.attempts,
+      in: request.bytesIn,
+      out: request.bytesOut,
+      ms: Math.round(durationMs * 1000) / 1000,
+      client: request.clientAddress,
+    });
+  }
+
+  /** Pushes buffered lines to the destination (asynchronously). */
+  flush(): void {
+    const destination = this.destination;
+    if (destination === undefined || destination.destroyed === true) return;
+    try {
+      destination.flush();
+    } catch {
+      // a flush already in progress or a closed fd: the next tick or close() retries
+    }
+  }
+
+  /** Flushes synchronously and closes the destination. Safe twice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    const destination = this.destination;
+    this.destination = undefined;
+    this.logger = undefined;
+    if (destination === undefined) return;
+    try {
+      destination.flushSync();
+    } catch {
+      // EAGAIN on a full pipe: end() still writes what is left asynchronously
+    }
+    if (this.options.destination === 'stdout') return;
+    await new Promise<void>((resolve) => {
+      destination.once('close', () => resolve());
+      destination.once('error', () => resolve());
+      destination.end();
+    });
+  }
+}
