@@ -10,6 +10,7 @@
  * node-runtime.ts.
  */
 import { KeyShapes, type LookupOptions, lookupExtended } from './lookup-rules.js';
+import { SortedKeyIndex } from './sorted-key-index.js';
 
 export type NodeProtocol = 'uwsgi' | 'http';
 export type NodeSource = 'subscription' | 'static' | 'admin' | 'spawn';
@@ -64,6 +65,8 @@ export class VhostTable {
   private readonly lookupOptions: LookupOptions;
   private readonly extended: boolean;
   private readonly shapes = new KeyShapes();
+  /** Host keys in sorted order, for paging the admin API (sorted-key-index.ts); static entry excluded. */
+  readonly keys = new SortedKeyIndex();
 
   constructor(lookupOptions: LookupOptions = {}) {
     this.lookupOptions = Object.freeze({ ...lookupOptions });
@@ -176,9 +179,15 @@ export class VhostTable {
     });
     if (key === STATIC_KEY) this.staticEntry = nodes.length > 0 ? entry : undefined;
     else if (nodes.length === 0) {
-      if (this.hosts.delete(key)) this.shapes.removed(key);
+      if (this.hosts.delete(key)) {
+        this.shapes.removed(key);
+        this.keys.delete(key);
+      }
     } else {
-      if (!this.hosts.has(key)) this.shapes.added(key);
+      if (!this.hosts.has(key)) {
+        this.shapes.added(key);
+        this.keys.add(key);
+      }
       this.hosts.set(key, entry);
     }
     return entry;
