@@ -4,13 +4,16 @@
  * naming the option and the fix).
  *
  *   switchyard agent --subscribe-to SERVER:KEY[,MODIFIER1] --address ADDR
- *                    [--weight N] [--proto http|uwsgi] [--interval SECS] [--help]
+ *                    [--weight N] [--proto http|uwsgi] [--interval SECS]
+ *                    [--sign-key ed25519|hmac-sha256:FILE --kid ID] [--help]
  *
  * SERVER:KEY follows uWSGI's `--subscribe-to`: SERVER is `host:port` or `[ipv6]:port`, and the key starts
  * after the first ':' that follows the server's port, so the key may carry its own port
  * (`127.0.0.1:2626:api.example.com:8080` → server `127.0.0.1:2626`, key `api.example.com:8080`).
- * Signed subscriptions (uWSGI's third field `DIGEST:PRIVKEY`) are not supported and rejected.
+ * uWSGI's RSA signatures (its third field `DIGEST:PRIVKEY`) are not supported and rejected; Switchyard's
+ * own Ed25519 / HMAC-SHA256 signatures are (`--sign-key ALG:FILE --kid ID`, see subscription-signer.ts).
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import {
@@ -22,6 +25,7 @@ import {
   resolveAnnounceOptions,
 } from './announcer.js';
 import { type AgentError, BadOptionError } from './errors.js';
+import { KID, type SigningOptions } from './subscription-signer.js';
 
 export interface AgentCliIo {
   readonly stdout: { write(chunk: string): unknown };
@@ -45,6 +49,8 @@ const EXAMPLES: Readonly<Record<string, string>> = {
   weight: '2',
   proto: 'http',
   interval: '10',
+  'sign-key': 'ed25519:/etc/switchyard/agent.key',
+  kid: 'tenant-2024',
 };
 
 export const AGENT_HELP = `Usage: ${PROG} --subscribe-to SERVER:KEY --address HOST:PORT [options]
@@ -64,6 +70,10 @@ Options:
                         uWSGI nodes. Default: uwsgi
   --interval SECS       seconds between refreshes (uWSGI --subscribe-freq), 0.01..86400.
                         Default: ${DEFAULT_INTERVAL_MS / 1000}
+  --sign-key ALG:FILE   sign every datagram for a router started with --subscription-key: ALG is
+                        ed25519 (FILE = PEM private key) or hmac-sha256 (FILE = shared secret,
+                        at least 16 bytes). Needs --kid. Default: unsigned
+  --kid ID              key id the router knows the key by (its key file's base name). Default: none
   -h, --help            print this help and exit. Default: off
 `;
 
@@ -121,6 +131,11 @@ const cliSchema = z.strictObject({
     .transform(Number)
     .refine((n) => n >= 0.01 && n <= 86400, 'must be a number of seconds 0.01..86400')
     .optional(),
+  'sign-key': z
+    .string()
+    .regex(/^(ed25519|hmac-sha256):.+$/, 'must be ed25519:FILE or hmac-sha256:FILE')
+    .optional(),
+  kid: z.string().regex(KID, 'must be 1..64 of A-Z a-z 0-9 . _ -').optional(),
   help: z.boolean().optional(),
 });
 
@@ -141,6 +156,8 @@ export function parseAgentArgs(argv: readonly string[]): CliValues {
         weight: { type: 'string' },
         proto: { type: 'string' },
         interval: { type: 'string' },
+        'sign-key': { type: 'string' },
+        kid: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values;
@@ -194,6 +211,7 @@ const FLAG_FOR_OPTION: Readonly<Record<string, string>> = {
 
 /** Turns the CLI values into validated announce options (one per `--subscribe-to`). Throws SY_BAD_OPTION. */
 export function buildAnnounceOptions(values: CliValues): AnnounceOptions[] {
+  const signing = readSigning(values);
   const seen = new Set<string>();
   return values['subscribe-to'].map((spec) => {
     const target = splitSubscribeTo(spec);
@@ -208,17 +226,42 @@ export function buildAnnounceOptions(values: CliValues): AnnounceOptions[] {
       ...(values.proto !== undefined && { proto: values.proto }),
       ...(target.modifier1 !== undefined && { modifier1: target.modifier1 }),
       ...(values.interval !== undefined && { intervalMs: Math.max(10, Math.round(values.interval * 1000)) }),
+      ...(signing !== undefined && { signing }),
     };
     try {
       resolveAnnounceOptions(options);
     } catch (error) {
       if (!(error instanceof BadOptionError)) throw error;
+      if (error.option === 'signing') throw new BadOptionError('--sign-key', `--sign-key: ${error.message}`);
       const flag = FLAG_FOR_OPTION[error.option] ?? `--${error.option}`;
       const given = flag === '--subscribe-to' ? spec : values.address;
       throw new BadOptionError(flag, `${flag} "${given}": ${error.message} (e.g. ${flag} ${EXAMPLES[flag.slice(2)]})`);
     }
     return options;
   });
+}
+
+/** `--sign-key ALG:FILE` + `--kid ID` → signing options (reads FILE). Throws SY_BAD_OPTION. */
+function readSigning(values: CliValues): SigningOptions | undefined {
+  const spec = values['sign-key'];
+  if (spec === undefined) {
+    if (values.kid !== undefined) throw new BadOptionError('--kid', '--kid needs --sign-key ALG:FILE');
+    return undefined;
+  }
+  if (values.kid === undefined) {
+    throw new BadOptionError('--kid', `--sign-key needs --kid ID (e.g. --kid ${EXAMPLES.kid})`);
+  }
+  const colon = spec.indexOf(':');
+  const algorithm = spec.slice(0, colon) as SigningOptions['algorithm'];
+  const file = spec.slice(colon + 1);
+  let key: Buffer;
+  try {
+    key = readFileSync(file);
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    throw new BadOptionError('--sign-key', `--sign-key ${spec}: cannot read the key file: ${why}`);
+  }
+  return { kid: values.kid, algorithm, key };
 }
 
 /** Runs `switchyard agent`; resolves with the exit code once stopped by SIGINT/SIGTERM or `io.signal`. */
@@ -249,7 +292,8 @@ export async function runAgentCli(
     handles.push(announce({ ...options, onError }));
     io.stdout.write(
       `${PROG}: announcing ${options.address} as ${options.key} to ${options.server} every ${seconds} s` +
-        ` (proto ${options.proto ?? 'uwsgi'}, weight ${options.weight ?? DEFAULT_WEIGHT})\n`,
+        ` (proto ${options.proto ?? 'uwsgi'}, weight ${options.weight ?? DEFAULT_WEIGHT}` +
+        `${options.signing === undefined ? '' : `, signed ${options.signing.algorithm} kid ${options.signing.kid}`})\n`,
     );
   }
 

@@ -17,6 +17,9 @@
  * - `close()` stops the timer, sends exactly one unsubscribe (same pairs, modifier2 = 1), closes the
  *   socket(s) and resolves, even if that last send failed (reported to `onError`). Safe to call twice.
  *
+ * - With `signing`, every datagram (the unsubscribe too) is signed afresh (ts, nonce, kid, sig; see
+ *   subscription-signer.ts) for a router started with `--subscription-key`.
+ *
  * UDP only: `server` is `ipv4:port`, `[ipv6]:port` or `hostname:port`. A hostname is resolved before every
  * send (bounded by a 2 s timeout), so a server that moves (e.g. a restarted container) is followed.
  */
@@ -26,6 +29,14 @@ import { isIP } from 'node:net';
 import { type EncodablePair, encodeSubscription, parseHostKey } from '@switchyard/protocol';
 import { z } from 'zod';
 import { AgentClosedError, type AgentError, BadOptionError, SendFailedError } from './errors.js';
+import {
+  type ResolvedSigning,
+  resolveSigning,
+  SIGNING_PAIR_NAMES,
+  type SigningOptions,
+  signingOverhead,
+  signSubscription,
+} from './subscription-signer.js';
 
 export interface AnnounceOptions {
   /** Subscription server, UDP: `ipv4:port`, `[ipv6]:port` or `hostname:port`. */
@@ -48,6 +59,8 @@ export interface AnnounceOptions {
   readonly extra?: Readonly<Record<string, string>>;
   /** Receives every failed send of the refresh timer and of `close()` (SY_SEND_FAILED). */
   readonly onError?: (error: AgentError) => void;
+  /** Sign every datagram (Ed25519 or HMAC-SHA256) for a router started with `--subscription-key`. */
+  readonly signing?: SigningOptions;
 }
 
 export interface AgentHandle {
@@ -75,7 +88,7 @@ export const MAX_SUBSCRIPTION_DATAGRAM = 4096;
 const LOOKUP_TIMEOUT_MS = 2_000;
 const RESERVED_KEYS = new Set(['key', 'address', 'modifier1', 'modifier2', 'cores', 'load', 'weight', 'proto']);
 /** Names that must stay last or need signing support the agent does not have. */
-const FORBIDDEN_EXTRA_KEYS = new Set(['sign', 'unix']);
+const FORBIDDEN_EXTRA_KEYS = new Set(['sign', 'unix', ...SIGNING_PAIR_NAMES]);
 
 /** Parses `ipv4:port`, `[ipv6]:port` or `hostname:port` (port required, 1..65535); undefined otherwise. */
 export function parseEndpoint(text: string): Endpoint | undefined {
@@ -125,6 +138,9 @@ const optionsSchema = z.strictObject({
   onError: z
     .custom<(error: AgentError) => void>((v) => typeof v === 'function', { error: 'must be a function' })
     .optional(),
+  signing: z
+    .custom<SigningOptions>((v) => typeof v === 'object' && v !== null, { error: 'must be { kid, algorithm, key }' })
+    .optional(),
 });
 
 /** Options after validation, defaults applied; frozen. */
@@ -137,6 +153,7 @@ export interface ResolvedAnnounceOptions {
   /** The pairs of every datagram, in emission order. */
   readonly pairs: readonly EncodablePair[];
   readonly onError: ((error: AgentError) => void) | undefined;
+  readonly signing: ResolvedSigning | undefined;
 }
 
 /** Validates `options` (throws SY_BAD_OPTION naming the option) and builds the pair list. No I/O. */
@@ -163,9 +180,10 @@ export function resolveAnnounceOptions(options: AnnounceOptions): ResolvedAnnoun
   ];
   if (o.proto === 'http') pairs.push(['proto', 'http']);
   for (const [k, v] of Object.entries(o.extra ?? {})) pairs.push([k, v]);
+  const signing = o.signing === undefined ? undefined : resolveSigning(o.signing);
   let size: number;
   try {
-    size = encodeSubscription('subscribe', pairs).length;
+    size = encodeSubscription('subscribe', pairs).length + (signing === undefined ? 0 : signingOverhead(signing));
   } catch {
     size = Number.POSITIVE_INFINITY;
   }
@@ -180,6 +198,7 @@ export function resolveAnnounceOptions(options: AnnounceOptions): ResolvedAnnoun
     intervalMs: o.intervalMs ?? DEFAULT_INTERVAL_MS,
     pairs: Object.freeze(pairs),
     onError: o.onError,
+    signing,
   });
 }
 
@@ -279,7 +298,13 @@ class Announcer implements AgentHandle {
   }
 
   async #sendOne(command: Command): Promise<void> {
-    const packet = command === 'subscribe' ? this.#subscribePacket : this.#unsubscribePacket;
+    const signing = this.#options.signing;
+    const packet =
+      signing !== undefined
+        ? signSubscription(command, this.#options.pairs, signing)
+        : command === 'subscribe'
+          ? this.#subscribePacket
+          : this.#unsubscribePacket;
     const target = this.#options.server;
     try {
       const { address, family } =

@@ -27,3 +27,12 @@ export {
   exitCodeFor,
   SendFailedError,
 } from './errors.js';
+export {
+  KID,
+  type ResolvedSigning,
+  resolveSigning,
+  SIGNATURE_BYTES,
+  type SigningAlgorithm,
+  type SigningOptions,
+  signSubscription,
+} from './subscription-signer.js';

@@ -13,7 +13,8 @@ export type BadPacketReason =
   | 'empty-key'
   | 'duplicate-key'
   | 'oversized-value'
-  | 'sign-not-last';
+  | 'sign-not-last'
+  | 'sig-not-last';
 
 export class ProtocolError extends Error {
   readonly code: string;

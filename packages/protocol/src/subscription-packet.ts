@@ -6,6 +6,10 @@
  * The decoder checks framing only; field syntax (hostname, address, weight...) is validated by the
  * subscription server. `sign`, when present, must be the last pair: the signed bytes are everything in
  * the body before it (uWSGI's `EVP_Sign` base), exposed as `signedBody`.
+ *
+ * `sig` (Switchyard's Ed25519 / HMAC-SHA256 scheme) must also be the last pair; it covers the WHOLE
+ * datagram before it, 4-byte header included (so the subscribe/unsubscribe byte and the datasize are
+ * signed), exposed as `sigCovered`. Neither `sign` nor `sig` appears in `fields`.
  */
 import { BadPacketError } from './errors.js';
 import {
@@ -15,6 +19,7 @@ import {
   type EncodablePair,
   encodePacket,
   encodeVars,
+  UWSGI_HEADER_SIZE,
 } from './packet-codec.js';
 
 export const SUBSCRIPTION_MODIFIER1 = 224;
@@ -29,6 +34,10 @@ export interface SubscriptionPacket {
   readonly signature: Buffer | undefined;
   /** Body bytes covered by the signature: body[0 : start of the sign pair]. Undefined when unsigned. */
   readonly signedBody: Buffer | undefined;
+  /** Raw `sig` value (Ed25519 / HMAC-SHA256 signature bytes), when the last pair is `sig`. */
+  readonly sig: Buffer | undefined;
+  /** Datagram bytes covered by `sig`: raw[0 : start of the sig pair], header included. */
+  readonly sigCovered: Buffer | undefined;
   /** The whole datagram (header included), for signature schemes that cover the header. */
   readonly raw: Buffer;
 }
@@ -47,6 +56,9 @@ export function decodeSubscription(input: Uint8Array, options: DecodeOptions = {
   const fields = new Map<string, string>();
   let signature: Buffer | undefined;
   let signedBody: Buffer | undefined;
+  let sig: Buffer | undefined;
+  let sigCovered: Buffer | undefined;
+  const raw = Buffer.isBuffer(input) ? input : Buffer.from(input);
   const pairs = packet.pairs;
   for (let i = 0; i < pairs.length; i++) {
     const pair = pairs[i]!;
@@ -56,11 +68,16 @@ export function decodeSubscription(input: Uint8Array, options: DecodeOptions = {
       }
       signature = pair.value;
       signedBody = packet.body.subarray(0, pair.offset);
+    } else if (pair.key === 'sig') {
+      if (i !== pairs.length - 1) {
+        return { ok: false, error: new BadPacketError('sig-not-last', '"sig" must be the last pair') };
+      }
+      sig = pair.value;
+      sigCovered = raw.subarray(0, UWSGI_HEADER_SIZE + pair.offset);
     } else {
       fields.set(pair.key, pair.value.toString('utf8'));
     }
   }
-  const raw = Buffer.isBuffer(input) ? input : Buffer.from(input);
   return {
     ok: true,
     value: Object.freeze({
@@ -68,6 +85,8 @@ export function decodeSubscription(input: Uint8Array, options: DecodeOptions = {
       fields,
       signature,
       signedBody,
+      sig,
+      sigCovered,
       raw,
     }),
   };

@@ -13,6 +13,8 @@
  *                         (the port may be freed later).
  *  - SY_CLOSED            `start()` was called on a server that has been closed.
  *  - SY_BAD_OPTIONS       a constructor was given invalid options (programming/config error).
+ *  - SY_BAD_KEY           a configured signing key file is missing, unreadable or not a key of the
+ *                         configured algorithm; `file` names it.
  *
  * Packets are never rejected by throwing: the intake counts a drop under a `DropReason`. The error
  * classes exist so that a drop can be turned into a coded error where a caller wants one
@@ -39,7 +41,20 @@ export type DropReason =
   | 'too-many-hosts'
   | 'unknown-node'
   // authorisation
-  | 'rejected-by-verifier';
+  | 'rejected-by-verifier'
+  // source controls (before decoding)
+  | 'source-not-allowed'
+  | 'rate-limited'
+  // node address allowlist (SSRF defence)
+  | 'address-not-allowed'
+  // signatures and replay defence
+  | 'unsigned'
+  | 'unknown-signer'
+  | 'signer-not-allowed'
+  | 'bad-signature'
+  | 'stale-timestamp'
+  | 'replayed'
+  | 'nonce-cache-full';
 
 /** Every DropReason, in a fixed order (for metric exposition and zero-initialised counters). */
 export const DROP_REASONS: readonly DropReason[] = Object.freeze([
@@ -52,6 +67,7 @@ export const DROP_REASONS: readonly DropReason[] = Object.freeze([
   'duplicate-key',
   'oversized-value',
   'sign-not-last',
+  'sig-not-last',
   'missing-key',
   'bad-key',
   'key-too-long',
@@ -62,6 +78,16 @@ export const DROP_REASONS: readonly DropReason[] = Object.freeze([
   'too-many-hosts',
   'unknown-node',
   'rejected-by-verifier',
+  'source-not-allowed',
+  'rate-limited',
+  'address-not-allowed',
+  'unsigned',
+  'unknown-signer',
+  'signer-not-allowed',
+  'bad-signature',
+  'stale-timestamp',
+  'replayed',
+  'nonce-cache-full',
 ] as const satisfies readonly DropReason[]);
 
 const PACKET_REASONS: ReadonlySet<DropReason> = new Set<DropReason>([
@@ -74,12 +100,15 @@ const PACKET_REASONS: ReadonlySet<DropReason> = new Set<DropReason>([
   'duplicate-key',
   'oversized-value',
   'sign-not-last',
+  'sig-not-last',
 ]);
 
 const LIMIT_REASONS: ReadonlySet<DropReason> = new Set<DropReason>([
   'too-many-nodes',
   'too-many-hosts',
   'key-too-long',
+  'rate-limited',
+  'nonce-cache-full',
 ]);
 
 const REASON_SET: ReadonlySet<string> = new Set<string>(DROP_REASONS);
@@ -95,7 +124,8 @@ export type SubscriptionErrorCode =
   | 'SY_LIMIT_EXCEEDED'
   | 'SY_BIND_FAILED'
   | 'SY_CLOSED'
-  | 'SY_BAD_OPTIONS';
+  | 'SY_BAD_OPTIONS'
+  | 'SY_BAD_KEY';
 
 /** Which error code a drop reason belongs to. */
 export function dropReasonCode(reason: DropReason): 'SY_BAD_PACKET' | 'SY_BAD_SUBSCRIPTION' | 'SY_LIMIT_EXCEEDED' {
@@ -164,6 +194,16 @@ export class InvalidOptionsError extends SubscriptionError {
       component,
       error.issues.map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`),
     );
+  }
+}
+
+/** SY_BAD_KEY: a configured key file cannot be used (`file` names it; `cause` is the underlying error). */
+export class BadKeyError extends SubscriptionError {
+  readonly file: string;
+  constructor(file: string, why: string, cause?: unknown) {
+    super('SY_BAD_KEY', `signing key ${file}: ${why}`, false, cause === undefined ? undefined : { cause });
+    this.name = 'BadKeyError';
+    this.file = file;
   }
 }
 

@@ -6,7 +6,11 @@ export {
   type NodeProtocol,
   parseAnnouncement,
 } from './announcement.js';
+export { BoundedLru } from './bounded-lru.js';
+export { type CheckResult, PASS, refuse } from './check-result.js';
+export { type Cidr, CidrSet, parseCidr, unmapIpv4 } from './cidr.js';
 export {
+  BadKeyError,
   BindFailedError,
   ClosedError,
   DROP_REASONS,
@@ -19,6 +23,32 @@ export {
   SubscriptionError,
   type SubscriptionErrorCode,
 } from './errors.js';
+export { type HostPattern, matchesAny, parseHostPattern } from './host-pattern.js';
+export {
+  type AddressVerdict,
+  NodeAddressPolicy,
+  type NodeAddressPolicyOptions,
+  type OwnListener,
+} from './node-address-policy.js';
+export { NonceCache, type NonceCacheOptions, type NonceState } from './nonce-cache.js';
+export {
+  type AckOutcome,
+  ackMessage,
+  loadUnixDgram,
+  NotifySender,
+  type NotifySenderOptions,
+  type NotifyStats,
+  type NotifyTarget,
+  parseNotifyTarget,
+  type SubscriptionAcknowledger,
+} from './notify-sender.js';
+export {
+  type KeyLookup,
+  keyFileName,
+  PublicKeyDirectory,
+  type PublicKeyDirectoryOptions,
+} from './public-key-directory.js';
+export { RateLimiter, type RateLimiterOptions } from './rate-limiter.js';
 export type {
   NodeState,
   RegisteredNode,
@@ -26,13 +56,48 @@ export type {
   TableEvent,
   TableListener,
 } from './registered-node.js';
-export { type ApplyResult, type RegistryMetrics, type RegistryOptions, SubscriptionRegistry } from './registry.js';
+export {
+  type AppliedChange,
+  type ApplyResult,
+  type RegistryMetrics,
+  type RegistryOptions,
+  SubscriptionRegistry,
+} from './registry.js';
+export { isSupportedDigest, RsaSignCheck, type RsaSignCheckOptions } from './rsa-sign-check.js';
+export { SignedEnvelopeCheck, type SignedEnvelopeCheckOptions, verifySignature } from './signed-envelope-check.js';
+export {
+  DEFAULT_SOURCE_RATE,
+  parseSourceAllowEntry,
+  type SourceAllowEntry,
+  SourcePolicy,
+  type SourcePolicyOptions,
+} from './source-policy.js';
+export {
+  type KeyringEntry,
+  KID_PATTERN,
+  kidForFile,
+  loadSubscriptionKeyring,
+  MIN_HMAC_SECRET_BYTES,
+  parseSubscriptionKeySpec,
+  SIGNING_ALGORITHMS,
+  type SigningAlgorithm,
+  type SigningKey,
+  SubscriptionKeyring,
+  type SubscriptionKeySpec,
+  trimTrailingWhitespace,
+} from './subscription-keyring.js';
+export {
+  SubscriptionSecurity,
+  type SubscriptionSecurityOptions,
+  type SubscriptionSecurityStats,
+} from './subscription-security.js';
 export {
   acceptAllVerifier,
   type BindSpec,
   type BoundAddress,
   type DatagramSource,
   parseBindAddress,
+  type SubscriptionAdmission,
   SubscriptionServer,
   type SubscriptionServerOptions,
   type SubscriptionServerStats,

@@ -41,8 +41,11 @@ import {
   type TableListener,
 } from './registered-node.js';
 
+/** What an accepted announcement did: the TableEvent it emitted ('draining' also for a repeated unsubscribe). */
+export type AppliedChange = 'added' | 'refreshed' | 'updated' | 'draining';
+
 export type ApplyResult =
-  | { readonly accepted: true }
+  | { readonly accepted: true; readonly change: AppliedChange }
   | { readonly accepted: false; readonly reason: DropReason; readonly detail: string };
 
 export interface RegistryOptions {
@@ -270,10 +273,10 @@ export class SubscriptionRegistry {
       host.snapshot = undefined;
       if (previous.state === 'draining' || routingChanged(previous, node)) {
         this.#emit({ type: 'updated', node, previous });
-      } else {
-        this.#emit({ type: 'refreshed', node });
+        return UPDATED;
       }
-      return ACCEPTED;
+      this.#emit({ type: 'refreshed', node });
+      return REFRESHED;
     }
     if (host === undefined) {
       if (this.#hosts.size >= this.#maxHosts) return refuse('too-many-hosts', `already ${this.#maxHosts} hosts`);
@@ -289,7 +292,7 @@ export class SubscriptionRegistry {
     this.#nodeCount++;
     this.#active.schedule(created, now + this.#toleranceMs);
     this.#emit({ type: 'added', node });
-    return ACCEPTED;
+    return ADDED;
   }
 
   #unsubscribe(a: Announcement): ApplyResult {
@@ -298,14 +301,14 @@ export class SubscriptionRegistry {
     if (record === undefined || host === undefined) {
       return refuse('unknown-node', 'unsubscribe for a node that is not registered');
     }
-    if (record.node.state === 'draining') return ACCEPTED;
+    if (record.node.state === 'draining') return DRAINING;
     const node: RegisteredNode = Object.freeze({ ...record.node, state: 'draining' });
     record.node = node;
     this.#drainingCount++;
     this.#draining.schedule(record, this.#clock() + this.#drainTimeoutMs);
     host.snapshot = undefined;
     this.#emit({ type: 'draining', node });
-    return ACCEPTED;
+    return DRAINING;
   }
 
   /** Unlinks a record from its host, the wheels and the counters. */
@@ -344,7 +347,10 @@ export class SubscriptionRegistry {
   }
 }
 
-const ACCEPTED: ApplyResult = Object.freeze({ accepted: true });
+const ADDED: ApplyResult = Object.freeze({ accepted: true, change: 'added' });
+const REFRESHED: ApplyResult = Object.freeze({ accepted: true, change: 'refreshed' });
+const UPDATED: ApplyResult = Object.freeze({ accepted: true, change: 'updated' });
+const DRAINING: ApplyResult = Object.freeze({ accepted: true, change: 'draining' });
 
 function refuse(reason: DropReason, detail: string): ApplyResult {
   return { accepted: false, reason, detail };

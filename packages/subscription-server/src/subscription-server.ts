@@ -1,9 +1,12 @@
 /**
  * SubscriptionServer: the UDP intake. Per datagram, cheapest checks first:
- *   decode (framing, protocol) → parseAnnouncement (field syntax) → verifier (authorisation) → registry.
+ *   header (size, modifier1, datasize) → admission (source CIDR, per-source rate limit; before any
+ *   parsing) → decode (framing) → parseAnnouncement (field syntax) → verifier (authorisation:
+ *   key/source rules, node address policy, signatures) → registry → acknowledger (notify acks).
  * The whole datagram is applied or dropped; every drop is counted by DropReason and logged at most once
  * per reason per second (with the number of drops the limiter suppressed), so a flood cannot flood the
- * log. The server never sends anything on its sockets (no reflection, no amplification).
+ * log. The server never sends anything on its sockets and never answers the UDP source (no reflection,
+ * no amplification); acks go only to a packet's `notify` target, through the acknowledger.
  *
  * Binds: `host:port`, `[ipv6]:port` or `:port` (all IPv4 interfaces); port 0 picks a free port (see
  * `addresses()`). An IPv6 literal binds a udp6 socket with `ipv6Only` set, so `0.0.0.0:P` and `[::]:P`
@@ -13,11 +16,13 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { decodeSubscription, type SubscriptionPacket } from '@switchyard/protocol';
+import { decodeSubscription, SUBSCRIPTION_MODIFIER1, type SubscriptionPacket } from '@switchyard/protocol';
 import { type Logger, pino } from 'pino';
 import { z } from 'zod';
 import { type Announcement, type AnnouncementOptions, parseAnnouncement } from './announcement.js';
+import type { CheckResult } from './check-result.js';
 import { BindFailedError, ClosedError, type DropReason, emptyDropCounters, InvalidOptionsError } from './errors.js';
+import type { AckOutcome, SubscriptionAcknowledger } from './notify-sender.js';
 import type { ApplyResult, SubscriptionRegistry } from './registry.js';
 
 /** Where a datagram came from (UDP source; unauthenticated, spoofable). */
@@ -28,14 +33,28 @@ export interface DatagramSource {
 
 /**
  * Authorises a decoded, validated announcement (signatures, allowlists...). Called for subscribes and
- * unsubscribes. Must not throw; a throw counts as a refusal. `detail` goes to the drop log.
+ * unsubscribes. Must not throw; a throw counts as a refusal. `detail` goes to the drop log; `reason`
+ * (default 'rejected-by-verifier') is the counted DropReason; `acknowledge: true` allows a nack to the
+ * packet's notify target (only when the refusal does not depend on an unverified signature).
  */
 export interface SubscriptionVerifier {
   verify(
     packet: SubscriptionPacket,
     announcement: Announcement,
     source: DatagramSource,
-  ): { readonly ok: true } | { readonly ok: false; readonly detail: string };
+  ):
+    | { readonly ok: true }
+    | {
+        readonly ok: false;
+        readonly detail: string;
+        readonly reason?: DropReason;
+        readonly acknowledge?: boolean;
+      };
+}
+
+/** Admits or refuses a datagram by its source alone, before it is decoded (CIDR lists, rate limits). */
+export interface SubscriptionAdmission {
+  admit(source: DatagramSource): CheckResult;
 }
 
 /** The default verifier: uWSGI's trusted-network model, every well-formed announcement is accepted. */
@@ -54,6 +73,10 @@ export interface SubscriptionServerOptions {
   maxPacketSize?: number;
   /** Default acceptAllVerifier. */
   verifier?: SubscriptionVerifier;
+  /** Source gate run before decoding; default: admit everything. */
+  admission?: SubscriptionAdmission;
+  /** Receives outcomes of packets carrying `notify` (see notify-sender.ts); default: no acks. */
+  acknowledger?: SubscriptionAcknowledger;
   /** ms, for the drop-log rate limiter; default Date.now. */
   clock?: () => number;
   /** Accept mountpoint keys `host/segment` (uWSGI `--subscription-mountpoints`). Default false. */
@@ -116,6 +139,18 @@ const OptionsSchema = z.strictObject({
     .optional(),
   clock: z.custom<() => number>((v) => typeof v === 'function', 'clock must be a function').optional(),
   mountpoints: z.boolean().optional(),
+  admission: z
+    .custom<SubscriptionAdmission>(
+      (v) => typeof v === 'object' && v !== null && typeof (v as SubscriptionAdmission).admit === 'function',
+      'admission must have an admit() method',
+    )
+    .optional(),
+  acknowledger: z
+    .custom<SubscriptionAcknowledger>(
+      (v) => typeof v === 'object' && v !== null && typeof (v as SubscriptionAcknowledger).acknowledge === 'function',
+      'acknowledger must have an acknowledge() method',
+    )
+    .optional(),
 });
 
 /** One log line per reason per interval, carrying how many drops were not logged in between. */
@@ -150,6 +185,8 @@ export class SubscriptionServer {
   readonly #recvBufferSize: number;
   readonly #maxPacketSize: number;
   readonly #verifier: SubscriptionVerifier;
+  readonly #admission: SubscriptionAdmission | undefined;
+  readonly #acknowledger: SubscriptionAcknowledger | undefined;
   readonly #dropLog: DropLog;
   readonly #dropped = emptyDropCounters();
   readonly #announcementOptions: AnnouncementOptions;
@@ -171,6 +208,8 @@ export class SubscriptionServer {
     this.#recvBufferSize = o.recvBufferSize ?? 8 * 1024 * 1024;
     this.#maxPacketSize = o.maxPacketSize ?? 4096;
     this.#verifier = o.verifier ?? acceptAllVerifier;
+    this.#admission = o.admission;
+    this.#acknowledger = o.acknowledger;
     this.#dropLog = new DropLog(this.#logger, o.clock ?? Date.now, 1_000);
     this.#announcementOptions = Object.freeze({ mountpoints: o.mountpoints ?? false });
   }
@@ -212,6 +251,12 @@ export class SubscriptionServer {
    */
   handleDatagram(datagram: Buffer, source: DatagramSource): ApplyResult {
     this.#received++;
+    const header = headerProblem(datagram, this.#maxPacketSize);
+    if (header !== undefined) return this.#drop(header, 'bad header', source);
+    if (this.#admission !== undefined) {
+      const admitted = this.#admission.admit(source);
+      if (!admitted.ok) return this.#drop(admitted.reason, admitted.detail, source);
+    }
     const decoded = decodeSubscription(datagram, { maxPacketSize: this.#maxPacketSize });
     if (!decoded.ok) return this.#drop(decoded.error.reason, decoded.error.message, source);
     const packet = decoded.value;
@@ -224,12 +269,29 @@ export class SubscriptionServer {
     } catch (err) {
       verdict = { ok: false, detail: `verifier threw: ${err instanceof Error ? err.message : String(err)}` };
     }
-    if (!verdict.ok) return this.#drop('rejected-by-verifier', verdict.detail, source);
+    if (!verdict.ok) {
+      const reason = verdict.reason ?? 'rejected-by-verifier';
+      if (verdict.acknowledge === true) this.#acknowledge(announcement, { kind: 'rejected', reason });
+      return this.#drop(reason, verdict.detail, source);
+    }
     const applied = this.#registry.apply(announcement);
-    if (!applied.accepted) return this.#drop(applied.reason, applied.detail, source);
+    if (!applied.accepted) {
+      this.#acknowledge(announcement, { kind: 'rejected', reason: applied.reason });
+      return this.#drop(applied.reason, applied.detail, source);
+    }
     if (announcement.command === 'subscribe') this.#subscribes++;
     else this.#unsubscribes++;
+    this.#acknowledge(announcement, { kind: applied.change });
     return applied;
+  }
+
+  #acknowledge(announcement: Announcement, outcome: AckOutcome): void {
+    if (this.#acknowledger === undefined || announcement.notify === undefined) return;
+    try {
+      this.#acknowledger.acknowledge(announcement, outcome);
+    } catch (err) {
+      this.#logger.error({ err }, 'subscription acknowledger failed');
+    }
   }
 
   /** Closes every socket. Safe to call twice (and during start()). */
@@ -313,6 +375,18 @@ export class SubscriptionServer {
     this.#dropLog.drop(reason, detail, source);
     return { accepted: false, reason, detail };
   }
+}
+
+/**
+ * The cheapest framing checks, run before the source gate: the same reasons decodeSubscription gives,
+ * so counters do not depend on which stage caught a packet. Undefined when the header is sound.
+ */
+function headerProblem(datagram: Buffer, maxPacketSize: number): DropReason | undefined {
+  if (datagram.length < 4) return 'truncated-header';
+  if (datagram.length > maxPacketSize) return 'oversized-packet';
+  if (datagram.readUInt16LE(1) !== datagram.length - 4) return 'size-mismatch';
+  if (datagram[0] !== SUBSCRIPTION_MODIFIER1) return 'wrong-modifier1';
+  return undefined;
 }
 
 function closeSocket(socket: Socket): Promise<void> {

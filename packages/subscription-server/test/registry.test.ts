@@ -34,7 +34,7 @@ function setup(options: RegistryOptions = {}) {
 describe('subscribe and refresh', () => {
   test('a subscribe for a new node adds it and get returns it', () => {
     const { clock, registry, events } = setup();
-    assert.deepEqual(registry.apply(ann({ ...A, weight: '3', cores: '4' })), { accepted: true });
+    assert.deepEqual(registry.apply(ann({ ...A, weight: '3', cores: '4' })), { accepted: true, change: 'added' });
     const nodes = registry.get('app.test');
     assert.equal(nodes?.length, 1);
     const node = nodes[0]!;
@@ -179,7 +179,7 @@ describe('unsubscribe and draining', () => {
   test('an unsubscribe drains the node and remove(drained) deletes it with its host', () => {
     const { registry, types, events } = setup();
     registry.apply(ann(A));
-    assert.deepEqual(registry.apply(ann(A, 'unsubscribe')), { accepted: true });
+    assert.deepEqual(registry.apply(ann(A, 'unsubscribe')), { accepted: true, change: 'draining' });
     assert.deepEqual(types(), ['added', 'draining']);
     assert.equal(registry.get('app.test')?.[0]?.state, 'draining');
     assert.equal(registry.metrics().draining, 1);
@@ -206,7 +206,7 @@ describe('unsubscribe and draining', () => {
     const { registry, types } = setup();
     registry.apply(ann(A));
     registry.apply(ann(A, 'unsubscribe'));
-    assert.deepEqual(registry.apply(ann(A, 'unsubscribe')), { accepted: true });
+    assert.deepEqual(registry.apply(ann(A, 'unsubscribe')), { accepted: true, change: 'draining' });
     assert.deepEqual(types(), ['added', 'draining']);
   });
 
@@ -266,7 +266,7 @@ describe('limits', () => {
     const third = registry.apply(ann({ key: A.key, address: '127.0.0.1:9003' }));
     assert.equal(third.accepted ? 'accepted' : third.reason, 'too-many-nodes');
     assert.equal(registry.get('app.test')?.length, 2);
-    assert.deepEqual(registry.apply(ann(A)), { accepted: true });
+    assert.deepEqual(registry.apply(ann(A)), { accepted: true, change: 'refreshed' });
   });
 
   test('a host beyond maxHosts is refused while existing hosts still take new nodes', () => {
@@ -275,7 +275,7 @@ describe('limits', () => {
     registry.apply(ann({ key: 'two.test', address: A.address }));
     const third = registry.apply(ann({ key: 'three.test', address: A.address }));
     assert.equal(third.accepted ? 'accepted' : third.reason, 'too-many-hosts');
-    assert.deepEqual(registry.apply(ann({ key: 'one.test', address: B.address })), { accepted: true });
+    assert.deepEqual(registry.apply(ann({ key: 'one.test', address: B.address })), { accepted: true, change: 'added' });
     assert.deepEqual([...registry.hosts()].sort(), ['one.test', 'two.test']);
   });
 
@@ -284,14 +284,17 @@ describe('limits', () => {
     registry.apply(ann({ key: 'one.test', address: A.address }));
     clock.now += 20_000;
     registry.sweep();
-    assert.deepEqual(registry.apply(ann({ key: 'two.test', address: A.address })), { accepted: true });
+    assert.deepEqual(registry.apply(ann({ key: 'two.test', address: A.address })), { accepted: true, change: 'added' });
   });
 
   test('a key longer than maxKeyLength is refused as key-too-long', () => {
     const { registry } = setup({ maxKeyLength: 10 });
     const result = registry.apply(ann({ key: 'longer-than-ten.test', address: A.address }));
     assert.equal(result.accepted ? 'accepted' : result.reason, 'key-too-long');
-    assert.deepEqual(registry.apply(ann({ key: 'short.test', address: A.address })), { accepted: true });
+    assert.deepEqual(registry.apply(ann({ key: 'short.test', address: A.address })), {
+      accepted: true,
+      change: 'added',
+    });
   });
 
   test('invalid options throw SY_BAD_OPTIONS', () => {
@@ -329,7 +332,7 @@ describe('events', () => {
     registry.onEvent(() => {
       throw new Error('listener bug');
     });
-    assert.deepEqual(registry.apply(ann(A)), { accepted: true });
+    assert.deepEqual(registry.apply(ann(A)), { accepted: true, change: 'added' });
     assert.deepEqual(types(), ['added']);
     assert.equal(registry.nodeCount, 1);
   });

@@ -5,6 +5,7 @@ import { after, describe, test } from 'node:test';
 import { encodeSubscription, type SubscriptionCommand } from '@switchyard/protocol';
 import { pino } from 'pino';
 import {
+  DROP_REASONS,
   type DropReason,
   parseBindAddress,
   SubscriptionError,
@@ -227,7 +228,7 @@ describe('pipeline', () => {
     assert.equal(refused.accepted ? 'accepted' : refused.reason, 'rejected-by-verifier');
     server.handleDatagram(packet({ key: 'boom.test', address: '127.0.0.1:1' }), SOURCE);
     const ok = server.handleDatagram(packet({ key: 'allowed.test', address: '127.0.0.1:1' }), SOURCE);
-    assert.deepEqual(ok, { accepted: true });
+    assert.deepEqual(ok, { accepted: true, change: 'added' });
     assert.equal(calls, 3);
     assert.equal(server.stats().dropped['rejected-by-verifier'], 2);
     assert.deepEqual([...registry.hosts()], ['allowed.test']);
@@ -239,7 +240,7 @@ describe('pipeline', () => {
     server.handleDatagram(GOOD, SOURCE);
     server.handleDatagram(packet({ key: 'other.test', address: '127.0.0.1:9001' }), SOURCE);
     server.handleDatagram(packet({ key: 'app.test', address: '127.0.0.1:9002' }), SOURCE);
-    assert.deepEqual(server.handleDatagram(GOOD, SOURCE), { accepted: true });
+    assert.deepEqual(server.handleDatagram(GOOD, SOURCE), { accepted: true, change: 'refreshed' });
     const stats = server.stats();
     assert.equal(stats.dropped['too-many-hosts'], 1);
     assert.equal(stats.dropped['too-many-nodes'], 1);
@@ -275,7 +276,7 @@ describe('pipeline', () => {
     const dropped = server.stats().dropped;
     const reasons: DropReason[] = ['truncated-header', 'bad-key', 'unknown-node', 'rejected-by-verifier'];
     for (const reason of reasons) assert.equal(dropped[reason], 0);
-    assert.equal(Object.keys(dropped).length, 19);
+    assert.equal(Object.keys(dropped).length, DROP_REASONS.length);
   });
 
   test('invalid bind addresses are refused at construction with SY_BAD_OPTIONS', () => {

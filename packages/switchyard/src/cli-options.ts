@@ -8,6 +8,14 @@ import { parseListenAddress } from '@switchyard/router';
 import { parseNodeAddress } from '@switchyard/subscription-server';
 import { z } from 'zod';
 import { CliError } from './errors.js';
+import {
+  COMPAT_ALIASES,
+  COMPAT_OPTIONS,
+  COMPAT_SCHEMA,
+  compatConfig,
+  type UwsgiCompatConfig,
+} from './uwsgi-compat-options.js';
+import { expandIniArgs } from './uwsgi-ini.js';
 
 export interface StaticNodeConfig {
   readonly address: string;
@@ -29,6 +37,8 @@ export interface SwitchyardConfig {
   readonly maxHosts: number;
   readonly shutdownTimeout: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** uWSGI compatibility (see uwsgi-compat-options.ts). */
+  readonly compat: UwsgiCompatConfig;
 }
 
 interface OptionSpec {
@@ -95,11 +105,15 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
     help: 'fatal|error|warn|info|debug|trace|silent',
     defaultText: 'info',
   },
+  ...COMPAT_OPTIONS,
   help: { type: 'boolean', help: 'show this help' },
   version: { type: 'boolean', help: 'print the version' },
 };
 
-const ALIASES: Readonly<Record<string, string>> = { 'http-subscription-server': 'subscription-server' };
+const ALIASES: Readonly<Record<string, string>> = {
+  'http-subscription-server': 'subscription-server',
+  ...COMPAT_ALIASES,
+};
 
 function listenAddress(option: string) {
   return z.string().refine((v) => parseListenAddress(v) !== undefined, {
@@ -136,6 +150,7 @@ const schema = z.strictObject({
   'max-hosts': count('--max-hosts', 100_000_000).default(1_000_000),
   'shutdown-timeout': seconds('--shutdown-timeout').default(10),
   'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ...COMPAT_SCHEMA,
   help: z.boolean().optional(),
   version: z.boolean().optional(),
 });
@@ -143,11 +158,16 @@ const schema = z.strictObject({
 export type ParsedCli =
   | { readonly kind: 'help' }
   | { readonly kind: 'version' }
-  | { readonly kind: 'run'; readonly config: SwitchyardConfig };
+  | { readonly kind: 'run'; readonly config: SwitchyardConfig; readonly warnings?: readonly string[] };
 
 /** Parses the router's argv (without the node and script paths). Throws CliError. */
 export function parseCli(argv: readonly string[]): ParsedCli {
-  const normalised = argv.map((arg) => {
+  const expanded = expandIniArgs(argv, {
+    optionKind: (name) =>
+      name === 'ini' || name === 'help' || name === 'version' ? undefined : OPTIONS[ALIASES[name] ?? name]?.type,
+  });
+  const warnings = expanded.warnings.map((w) => w.message);
+  const normalised = expanded.args.map((arg) => {
     const m = /^--([^=]+)(=.*)?$/.exec(arg);
     if (m === null) return arg;
     const canonical = ALIASES[m[1]!];
@@ -188,8 +208,9 @@ export function parseCli(argv: readonly string[]): ParsedCli {
     maxHosts: v['max-hosts'],
     shutdownTimeout: v['shutdown-timeout'],
     logLevel: v['log-level'],
+    compat: compatConfig(v, warnings),
   };
-  return { kind: 'run', config: deepFreeze(config) };
+  return { kind: 'run', config: deepFreeze(config), warnings };
 }
 
 /** `http://host:port` → HTTP node; `host:port` or a unix socket path → uwsgi node. */

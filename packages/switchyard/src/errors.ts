@@ -8,11 +8,14 @@ export class CliError extends Error {
   readonly retryable = false;
   /** The option at fault, e.g. `--http`. */
   readonly option: string | undefined;
-  constructor(message: string, option?: string) {
+  /** `file:line` of the offending ini line (`--ini`), when there is one. */
+  readonly location: string | undefined;
+  constructor(message: string, option?: string, location?: string) {
     super(message);
     this.name = 'CliError';
     this.code = 'SY_BAD_OPTION';
     this.option = option;
+    this.location = location;
   }
 }
 

@@ -34,6 +34,7 @@ export async function runRouterCli(argv: readonly string[], io: CliIo = process)
     io.stdout.write(`switchyard ${packageVersion()}\n`);
     return 0;
   }
+  for (const warning of parsed.warnings ?? []) io.stderr.write(`switchyard: warning: ${warning}\n`);
   const logger = pino({ level: parsed.config.logLevel, base: { pid: process.pid } });
   const app = new SwitchyardApp({ config: parsed.config, logger });
   try {

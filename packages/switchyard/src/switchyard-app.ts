@@ -17,6 +17,7 @@ import {
 } from '@switchyard/subscription-server';
 import type { Logger } from 'pino';
 import type { SwitchyardConfig } from './cli-options.js';
+import { type CompatComponents, compatRouterOptions, createCompatComponents } from './uwsgi-compat-wiring.js';
 
 export interface SwitchyardAppOptions {
   readonly config: SwitchyardConfig;
@@ -30,6 +31,8 @@ export class SwitchyardApp {
   readonly registry: SubscriptionRegistry;
   readonly subscriptions: SubscriptionServer;
   readonly admin: AdminServer;
+  /** uWSGI compatibility: `--http-stats` server and `--spawn` workers (uwsgi-compat-wiring.ts). */
+  readonly compat: CompatComponents;
   private readonly config: SwitchyardConfig;
   private readonly logger: Logger;
   private ready = false;
@@ -48,6 +51,7 @@ export class SwitchyardApp {
       upstreamTimeoutMs: config.httpTimeout * 1000,
       extraVars: config.httpVars,
       shutdownGraceMs: config.shutdownTimeout * 1000,
+      ...compatRouterOptions(config),
     });
     this.registry = new SubscriptionRegistry({
       clock,
@@ -60,6 +64,7 @@ export class SwitchyardApp {
       binds: [...config.subscriptionServer],
       registry: this.registry,
       logger,
+      mountpoints: config.compat.mountpoints,
     });
     this.admin = new AdminServer({
       listen: config.admin,
@@ -80,6 +85,13 @@ export class SwitchyardApp {
         backup: 0,
       });
     }
+    this.compat = createCompatComponents(config, {
+      router: this.router,
+      registry: this.registry,
+      subscriptions: this.subscriptions,
+      logger,
+      clock,
+    });
     this.registry.onEvent((event) => this.applyEvent(event));
     this.router.onNodeDrained((key, address) => this.registry.remove(key, address, 'drained'));
   }
@@ -115,6 +127,7 @@ export class SwitchyardApp {
     try {
       await this.subscriptions.start();
       await this.router.start();
+      await this.compat.start();
       await this.admin.start();
     } catch (error) {
       await this.shutdown();
@@ -143,6 +156,7 @@ export class SwitchyardApp {
     this.ready = false;
     await this.subscriptions.close();
     await this.router.close();
+    await this.compat.close();
     await this.registry.close();
     await this.admin.close();
   }
