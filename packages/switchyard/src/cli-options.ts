@@ -9,6 +9,12 @@ import { parseNodeAddress } from '@switchyard/subscription-server';
 import { z } from 'zod';
 import { CliError } from './errors.js';
 import {
+  SECURITY_OPTIONS,
+  SECURITY_SCHEMA,
+  type SubscriptionSecurityConfig,
+  securityConfig,
+} from './subscription-security-options.js';
+import {
   COMPAT_ALIASES,
   COMPAT_OPTIONS,
   COMPAT_SCHEMA,
@@ -39,6 +45,8 @@ export interface SwitchyardConfig {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** uWSGI compatibility (see uwsgi-compat-options.ts). */
   readonly compat: UwsgiCompatConfig;
+  /** Subscription channel security (see subscription-security-options.ts). */
+  readonly security: SubscriptionSecurityConfig;
 }
 
 interface OptionSpec {
@@ -106,6 +114,7 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
     defaultText: 'info',
   },
   ...COMPAT_OPTIONS,
+  ...SECURITY_OPTIONS,
   help: { type: 'boolean', help: 'show this help' },
   version: { type: 'boolean', help: 'print the version' },
 };
@@ -151,6 +160,7 @@ const schema = z.strictObject({
   'shutdown-timeout': seconds('--shutdown-timeout').default(10),
   'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ...COMPAT_SCHEMA,
+  ...SECURITY_SCHEMA,
   help: z.boolean().optional(),
   version: z.boolean().optional(),
 });
@@ -209,6 +219,7 @@ export function parseCli(argv: readonly string[]): ParsedCli {
     shutdownTimeout: v['shutdown-timeout'],
     logLevel: v['log-level'],
     compat: compatConfig(v, warnings),
+    security: securityConfig(v),
   };
   return { kind: 'run', config: deepFreeze(config), warnings };
 }

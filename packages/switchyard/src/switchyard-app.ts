@@ -12,11 +12,13 @@ import {
   parseUpstreamTarget,
   type RegisteredNode,
   SubscriptionRegistry,
+  type SubscriptionSecurity,
   SubscriptionServer,
   type TableEvent,
 } from '@switchyard/subscription-server';
 import type { Logger } from 'pino';
 import type { SwitchyardConfig } from './cli-options.js';
+import { createSubscriptionSecurity } from './subscription-security-wiring.js';
 import { type CompatComponents, compatRouterOptions, createCompatComponents } from './uwsgi-compat-wiring.js';
 
 export interface SwitchyardAppOptions {
@@ -30,6 +32,7 @@ export class SwitchyardApp {
   readonly router: Router;
   readonly registry: SubscriptionRegistry;
   readonly subscriptions: SubscriptionServer;
+  readonly security: SubscriptionSecurity;
   readonly admin: AdminServer;
   /** uWSGI compatibility: `--http-stats` server and `--spawn` workers (uwsgi-compat-wiring.ts). */
   readonly compat: CompatComponents;
@@ -60,17 +63,34 @@ export class SwitchyardApp {
       maxHosts: config.maxHosts,
       logger,
     });
+    this.security = createSubscriptionSecurity(config.security, {
+      clock,
+      logger,
+      maxHosts: config.maxHosts,
+      ownListeners: () => [
+        ...this.router.addresses(),
+        ...this.subscriptions.addresses(),
+        ...[this.admin.address()].filter((a) => a !== undefined),
+      ],
+    });
     this.subscriptions = new SubscriptionServer({
       binds: [...config.subscriptionServer],
       registry: this.registry,
       logger,
       mountpoints: config.compat.mountpoints,
+      verifier: this.security,
+      admission: this.security,
+      acknowledger: this.security,
     });
     this.admin = new AdminServer({
       listen: config.admin,
       router: this.router,
       ready: () => this.ready && this.closing === undefined,
-      stats: () => ({ subscriptions: this.subscriptions.stats(), registry: this.registry.metrics() }),
+      stats: () => ({
+        subscriptions: this.subscriptions.stats(),
+        registry: this.registry.metrics(),
+        subscriptionSecurity: this.security.stats(),
+      }),
       logger,
     });
     for (const node of config.httpTo) {
@@ -125,6 +145,7 @@ export class SwitchyardApp {
 
   async start(): Promise<void> {
     try {
+      await this.security.start();
       await this.subscriptions.start();
       await this.router.start();
       await this.compat.start();
@@ -155,6 +176,7 @@ export class SwitchyardApp {
   private async shutdown(): Promise<void> {
     this.ready = false;
     await this.subscriptions.close();
+    await this.security.close();
     await this.router.close();
     await this.compat.close();
     await this.registry.close();
