@@ -96,6 +96,7 @@ export {
   type BindSpec,
   type BoundAddress,
   type DatagramSource,
+  type DropListener,
   parseBindAddress,
   type SubscriptionAdmission,
   SubscriptionServer,

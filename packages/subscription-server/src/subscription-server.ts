@@ -178,6 +178,14 @@ class DropLog {
   }
 }
 
+/** Told about a dropped datagram: why, the detail, who sent it and, when known, the key it named. */
+export type DropListener = (
+  reason: DropReason,
+  detail: string,
+  source: DatagramSource,
+  key: string | undefined,
+) => void;
+
 export class SubscriptionServer {
   readonly #binds: readonly BindSpec[];
   readonly #registry: SubscriptionRegistry;
@@ -189,6 +197,7 @@ export class SubscriptionServer {
   readonly #acknowledger: SubscriptionAcknowledger | undefined;
   readonly #dropLog: DropLog;
   readonly #dropped = emptyDropCounters();
+  #dropListeners: readonly DropListener[] = [];
   readonly #announcementOptions: AnnouncementOptions;
   #received = 0;
   #subscribes = 0;
@@ -272,12 +281,12 @@ export class SubscriptionServer {
     if (!verdict.ok) {
       const reason = verdict.reason ?? 'rejected-by-verifier';
       if (verdict.acknowledge === true) this.#acknowledge(announcement, { kind: 'rejected', reason });
-      return this.#drop(reason, verdict.detail, source);
+      return this.#drop(reason, verdict.detail, source, announcement.key);
     }
     const applied = this.#registry.apply(announcement);
     if (!applied.accepted) {
       this.#acknowledge(announcement, { kind: 'rejected', reason: applied.reason });
-      return this.#drop(applied.reason, applied.detail, source);
+      return this.#drop(applied.reason, applied.detail, source, announcement.key);
     }
     if (announcement.command === 'subscribe') this.#subscribes++;
     else this.#unsubscribes++;
@@ -370,9 +379,28 @@ export class SubscriptionServer {
     }
   }
 
-  #drop(reason: DropReason, detail: string, source: DatagramSource): ApplyResult {
+  /**
+   * Adds a listener told about every dropped datagram (after counting and rate-limited logging; `key`
+   * when the packet was read far enough to have one). Listeners must be cheap: a flood calls them per
+   * packet. Returns the function that removes it.
+   */
+  onDrop(listener: DropListener): () => void {
+    this.#dropListeners = [...this.#dropListeners, listener];
+    return () => {
+      this.#dropListeners = this.#dropListeners.filter((l) => l !== listener);
+    };
+  }
+
+  #drop(reason: DropReason, detail: string, source: DatagramSource, key?: string): ApplyResult {
     this.#dropped[reason]++;
     this.#dropLog.drop(reason, detail, source);
+    for (const listener of this.#dropListeners) {
+      try {
+        listener(reason, detail, source, key);
+      } catch {
+        // a listener failure never affects intake
+      }
+    }
     return { accepted: false, reason, detail };
   }
 }
