@@ -18,12 +18,17 @@ export interface UwsgiRouter {
 }
 
 /** Starts `uwsgi --plugins corerouter,http ...args` and resolves once `port` accepts connections. */
-export async function startUwsgiRouter(args: readonly string[], port: number, cwd?: string): Promise<UwsgiRouter> {
+export async function startUwsgiRouter(
+  args: readonly string[],
+  port: number,
+  options: { readonly cwd?: string; readonly env?: Readonly<Record<string, string>> } = {},
+): Promise<UwsgiRouter> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sy-uwsgi-router-'));
   const log = path.join(dir, 'router.log');
   const child = spawn('uwsgi', ['--plugins', 'corerouter,http', '--logto', log, ...args], {
     stdio: 'ignore',
-    cwd: cwd ?? dir,
+    cwd: options.cwd ?? dir,
+    env: { ...process.env, ...options.env },
   });
   child.on('error', () => undefined);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
