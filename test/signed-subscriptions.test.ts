@@ -8,9 +8,12 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject, sign as rsaSign } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
+import { type AnnounceOptions, announce } from '@switchyard/agent';
 import { encodeSubscription, encodeSubscriptionBody, frameSubscription } from '@switchyard/protocol';
 import { loadUnixDgram } from '@switchyard/subscription-server';
 import { get, SKIP_UWSGI, startApp, startUwsgiNode, waitFor } from './support.js';
@@ -206,5 +209,149 @@ describe('notify acks to a UNIX datagram socket, as uWSGI sends them', {
     await send(subscriptionPort, encodeSubscription('subscribe', fields('other.test')));
     await waitFor(() => received[1], 3_000, 'the nack');
     assert.equal(received[1], '[subscription nack] other.test => rejected: too-many-hosts');
+  });
+});
+
+describe('Ed25519 / HMAC-SHA256 signed subscriptions (--subscription-key) with the agent', () => {
+  const oldKey = generateKeyPairSync('ed25519');
+  const newKey = generateKeyPairSync('ed25519');
+  const oldPub = path.join(dir, 'tenant-old.pub');
+  const newPub = path.join(dir, 'tenant-new.pub');
+  writeFileSync(oldPub, oldKey.publicKey.export({ type: 'spki', format: 'pem' }));
+  writeFileSync(newPub, newKey.publicKey.export({ type: 'spki', format: 'pem' }));
+  const secretFile = path.join(dir, 'hmac-1.key');
+  writeFileSync(secretFile, 'correct horse battery staple\n');
+
+  test('signed agents are routable; replayed, header-flipped, forged and unsigned packets are dropped by reason; both rotation keys work', async () => {
+    const { app, httpPort, subscriptionPort } = await startApp([
+      '--subscription-key',
+      `*.tenant.test=ed25519:${oldPub}`,
+      '--subscription-key',
+      `*.tenant.test=ed25519:${newPub}`,
+      '--subscription-key',
+      `hmac.test=hmac-sha256:${secretFile}`,
+    ]);
+    cleanups.push(() => app.close());
+    const backend = http.createServer((req, res) => res.end(`backend for ${req.headers.host}`));
+    await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => backend.close(() => resolve())));
+    const backendAddress = `127.0.0.1:${(backend.address() as AddressInfo).port}`;
+    const agent = (key: string, signing: AnnounceOptions['signing'], server = subscriptionPort) => {
+      const handle = announce({
+        server: `127.0.0.1:${server}`,
+        key,
+        address: backendAddress,
+        proto: 'http',
+        intervalMs: 60_000,
+        ...(signing === undefined ? {} : { signing }),
+      });
+      cleanups.push(() => handle.close());
+      return handle;
+    };
+    agent('a.tenant.test', { kid: 'tenant-old', algorithm: 'ed25519', key: oldKey.privateKey });
+    agent('b.tenant.test', { kid: 'tenant-new', algorithm: 'ed25519', key: newKey.privateKey });
+    agent('hmac.test', { kid: 'hmac-1', algorithm: 'hmac-sha256', key: 'correct horse battery staple' });
+    for (const host of ['a.tenant.test', 'b.tenant.test', 'hmac.test']) {
+      await waitFor(() => app.registry.get(host), 3_000, `${host} to subscribe`);
+      const reply = await get(httpPort, host);
+      assert.equal(reply.status, 200);
+      assert.equal(reply.text, `backend for ${host}`);
+    }
+
+    // Capture one real signed datagram. Flipping its command byte (subscribe → unsubscribe) breaks the
+    // signature and does not spend the nonce; the original is then accepted once, and replayed refused.
+    const capture = await listener();
+    agent('c.tenant.test', { kid: 'tenant-old', algorithm: 'ed25519', key: oldKey.privateKey }, capture.port);
+    const captured = await waitFor(() => capture.received[0], 3_000, 'a captured signed datagram');
+    const flipped = Buffer.from(captured);
+    flipped[3] = 1;
+    await send(subscriptionPort, flipped);
+    await drops(app, 'bad-signature', 1);
+    await send(subscriptionPort, captured);
+    await waitFor(() => app.registry.get('c.tenant.test'), 3_000, 'the captured subscribe');
+    await send(subscriptionPort, captured);
+    await drops(app, 'replayed', 1);
+    await send(subscriptionPort, flipped);
+    await drops(app, 'replayed', 2);
+    assert.equal(app.registry.get('c.tenant.test')![0]!.state, 'active');
+    // A forger with its own key claiming a known kid, an unsigned packet, a kid outside its pattern.
+    const forger = generateKeyPairSync('ed25519');
+    agent('d.tenant.test', { kid: 'tenant-old', algorithm: 'ed25519', key: forger.privateKey });
+    await drops(app, 'bad-signature', 2);
+    await send(
+      subscriptionPort,
+      encodeSubscription('subscribe', [
+        ['key', 'e.tenant.test'],
+        ['address', backendAddress],
+      ]),
+    );
+    await drops(app, 'unsigned', 1);
+    agent('hmac.test', { kid: 'tenant-old', algorithm: 'ed25519', key: oldKey.privateKey });
+    await drops(app, 'signer-not-allowed', 1);
+    assert.equal(app.registry.get('d.tenant.test'), undefined);
+    assert.equal(app.registry.get('e.tenant.test'), undefined);
+  });
+});
+
+describe('source controls', () => {
+  test('--subscription-allow drops other sources before decoding and limits a network to its key patterns', async () => {
+    const denied = await startApp(['--subscription-allow', '10.0.0.0/8']);
+    cleanups.push(() => denied.app.close());
+    await send(
+      denied.subscriptionPort,
+      encodeSubscription('subscribe', [
+        ['key', 'x.test'],
+        ['address', '127.0.0.1:1'],
+      ]),
+    );
+    await send(denied.subscriptionPort, Buffer.from([224, 2, 0, 0, 0xff, 0xff]));
+    await drops(denied.app, 'source-not-allowed', 2);
+    assert.equal(denied.app.registry.size, 0);
+
+    const scoped = await startApp(['--subscription-allow', '127.0.0.0/8=allowed.test,*.ok.test']);
+    cleanups.push(() => scoped.app.close());
+    for (const key of ['allowed.test', 'x.ok.test', 'other.test']) {
+      await send(
+        scoped.subscriptionPort,
+        encodeSubscription('subscribe', [
+          ['key', key],
+          ['address', '127.0.0.1:1'],
+        ]),
+      );
+    }
+    await drops(scoped.app, 'source-not-allowed', 1);
+    await waitFor(() => (scoped.app.registry.size === 2 ? true : undefined), 3_000, 'two allowed hosts');
+    assert.equal(scoped.app.registry.get('other.test'), undefined);
+  });
+
+  test("--subscription-node-allow refuses addresses outside it, and the router's own listeners are always refused", async () => {
+    const { app, httpPort, adminPort, subscriptionPort } = await startApp(['--subscription-node-allow', '127.0.0.0/8']);
+    cleanups.push(() => app.close());
+    for (const address of [
+      `127.0.0.1:${adminPort}`,
+      `127.0.0.1:${httpPort}`,
+      '169.254.169.254:80',
+      '/var/run/docker.sock',
+    ]) {
+      await send(
+        subscriptionPort,
+        encodeSubscription('subscribe', [
+          ['key', 'ssrf.test'],
+          ['address', address],
+        ]),
+      );
+    }
+    await drops(app, 'address-not-allowed', 4);
+    assert.equal(app.registry.get('ssrf.test'), undefined);
+    const open = await startApp();
+    cleanups.push(() => open.app.close());
+    await send(
+      open.subscriptionPort,
+      encodeSubscription('subscribe', [
+        ['key', 'loop.test'],
+        ['address', `:${open.httpPort}`],
+      ]),
+    );
+    await drops(open.app, 'address-not-allowed', 1);
   });
 });
