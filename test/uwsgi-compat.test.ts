@@ -1,0 +1,170 @@
+/**
+ * uWSGI-compatibility features end to end with real uWSGI processes: mountpoint and fallback-key routing
+ * of subscribed nodes, and embedded mode (`--spawn`) running real uWSGI workers on unix sockets and Node
+ * workers on TCP ports, through the CLI as a user runs it.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { CLI, get, SKIP_UWSGI, startApp, startUwsgiNode, waitFor } from './support.js';
+
+interface Running {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly lines: string[];
+  readonly exit: Promise<number | null>;
+}
+
+function runCli(args: string[]): Running {
+  const child = spawn(process.execPath, [CLI, ...args]);
+  const lines: string[] = [];
+  const collect = (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean));
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, lines, exit };
+}
+
+async function readyPort(run: Running): Promise<number> {
+  const line = await waitFor(
+    () => run.lines.find((l) => l.includes('"switchyard ready"')),
+    30_000,
+    `switchyard ready (${run.lines.join('\n')})`,
+  );
+  const http = (JSON.parse(line) as { http: string[] }).http[0]!;
+  return Number(http.split(':').at(-1));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('uWSGI compatibility end to end', { skip: SKIP_UWSGI }, () => {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  after(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+
+  test('routes host/segment subscriptions by path and unknown hosts to the fallback key', async () => {
+    const { app, httpPort, subscriptionPort } = await startApp([
+      '--subscription-mountpoints',
+      '--http-fallback-key',
+      'MP.test',
+    ]);
+    cleanups.push(() => app.close());
+    const site = await startUwsgiNode('site', () => ['--subscribe-to', `127.0.0.1:${subscriptionPort}:mp.test`]);
+    cleanups.push(() => site.stop());
+    const api = await startUwsgiNode('api', (port) => [
+      '--subscribe2',
+      `server=127.0.0.1:${subscriptionPort},key=mp.test/api,addr=127.0.0.1:${port}`,
+    ]);
+    cleanups.push(() => api.stop());
+    await waitFor(
+      () => (app.registry.get('mp.test/api') && app.registry.get('mp.test') ? true : undefined),
+      15_000,
+      'subs',
+    );
+    const nodeOf = async (host: string, target: string) => {
+      const reply = await waitFor(
+        async () => {
+          const r = await get(httpPort, host, target);
+          return r.status === 200 ? r : undefined;
+        },
+        5_000,
+        `${host}${target}`,
+      );
+      const environ = JSON.parse(reply.text) as { NODE: string; PATH_INFO: string };
+      return `${environ.NODE} ${environ.PATH_INFO}`;
+    };
+    assert.equal(await nodeOf('mp.test', '/api/users?x=1'), 'api /api/users');
+    assert.equal(await nodeOf('mp.test', '/web'), 'site /web');
+    assert.equal(await nodeOf('mp.test:8080', '/api'), 'api /api');
+    assert.equal(await nodeOf('unknown.test', '/api'), 'site /api');
+  });
+
+  test('--spawn runs real uWSGI workers on unix sockets, balances over them and stops them on SIGTERM', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sy-spawn-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(
+      path.join(dir, 'app.py'),
+      `import json, os
+def application(env, start_response):
+    body = json.dumps({'worker': os.environ.get('SWITCHYARD_WORKER'), 'pid': os.getpid(), 'path': env['PATH_INFO']}).encode()
+    start_response('200 OK', [('Content-Type', 'application/json'), ('Content-Length', str(len(body)))])
+    return [body]
+`,
+    );
+    const command = `exec uwsgi --plugin python3 --socket {socket} --wsgi-file ${dir}/app.py --master --die-on-term --processes 1 --logto ${dir}/worker-{worker}.log`;
+    const run = runCli([
+      '--http',
+      '127.0.0.1:0',
+      '--subscription-server',
+      '127.0.0.1:0',
+      '--admin',
+      '127.0.0.1:0',
+      '--spawn',
+      command,
+      '--processes',
+      '2',
+      '--shutdown-timeout',
+      '5',
+    ]);
+    cleanups.push(() => {
+      if (run.child.exitCode === null) run.child.kill('SIGKILL');
+    });
+    const port = await readyPort(run);
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 6; i++) {
+      const reply = await get(port, `any${i}.test`, '/hello');
+      assert.equal(reply.status, 200);
+      const body = JSON.parse(reply.text) as { worker: string; pid: number; path: string };
+      assert.equal(body.path, '/hello');
+      seen.set(body.worker, body.pid);
+    }
+    assert.deepEqual([...seen.keys()].sort(), ['0', '1']);
+    run.child.kill('SIGTERM');
+    assert.equal(await run.exit, 0);
+    await waitFor(() => ([...seen.values()].every((pid) => !alive(pid)) ? true : undefined), 5_000, 'workers gone');
+  });
+
+  test('--spawn with {port} and --spawn-key serves one host from Node workers', async () => {
+    const script =
+      "require('http').createServer((q,s)=>s.end('worker '+process.env.SWITCHYARD_WORKER+' port '+process.env.PORT)).listen({port},'127.0.0.1')";
+    const run = runCli([
+      '--http',
+      '127.0.0.1:0',
+      '--subscription-server',
+      '127.0.0.1:0',
+      '--admin',
+      '127.0.0.1:0',
+      '--spawn',
+      `exec "${process.execPath}" -e "${script}"`,
+      '--processes',
+      '2',
+      '--spawn-key',
+      'App.Test',
+    ]);
+    cleanups.push(() => {
+      if (run.child.exitCode === null) run.child.kill('SIGKILL');
+    });
+    const port = await readyPort(run);
+    const texts = new Set<string>();
+    for (let i = 0; i < 4; i++) {
+      const reply = await get(port, 'app.test');
+      assert.equal(reply.status, 200);
+      texts.add(reply.text.split(' ').slice(0, 2).join(' '));
+    }
+    assert.deepEqual([...texts].sort(), ['worker 0', 'worker 1']);
+    const other = await get(port, 'other.test');
+    assert.equal(other.headers['x-switchyard-error'], 'SY_NO_VHOST');
+    run.child.kill('SIGTERM');
+    assert.equal(await run.exit, 0);
+  });
+});
