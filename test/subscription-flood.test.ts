@@ -207,16 +207,33 @@ describe('a subscription flood from one source', () => {
     );
     flooding = false;
     const duringResult = await during;
+    const rssAfterFirst = rssBytes(router.child.pid!);
+    // A second flood finds the table full: memory must not keep growing with it.
+    await flood(router.subscriptionPort, FLOOD);
+    received = -1;
+    await waitFor(
+      async () => {
+        const now = (await stats(router)).subscriptions.received;
+        const settled = now === received;
+        received = now;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        return settled ? true : undefined;
+      },
+      10_000,
+      'the router to drain the second flood',
+    );
     const s = await stats(router);
     const rssAfter = rssBytes(router.child.pid!);
     assert.equal(s.registry.hosts, 2000);
     assert.ok(s.subscriptions.dropped['too-many-hosts']! > 0);
+    assert.ok(rssAfter - rssAfterFirst < 32 * 1024 * 1024, `RSS grew by ${rssAfter - rssAfterFirst} bytes again`);
     assert.ok(rssAfter - rssBefore < 64 * 1024 * 1024, `RSS grew by ${rssAfter - rssBefore} bytes`);
     assert.ok(duringResult.statuses.every((status) => status === 200));
     console.log(
-      `# flood (no rate limit, --max-hosts 2000): sent ${FLOOD} in ${fmt(floodMs)}, router received ` +
+      `# flood (no rate limit, --max-hosts 2000): sent 2 × ${FLOOD} (first in ${fmt(floodMs)}), router received ` +
         `${s.subscriptions.received}, too-many-hosts ${s.subscriptions.dropped['too-many-hosts']}, hosts ` +
-        `${s.registry.hosts}, RSS ${(rssBefore / 2 ** 20).toFixed(1)} → ${(rssAfter / 2 ** 20).toFixed(1)} MiB; ` +
+        `${s.registry.hosts}, RSS ${(rssBefore / 2 ** 20).toFixed(1)} → ${(rssAfterFirst / 2 ** 20).toFixed(1)} → ` +
+        `${(rssAfter / 2 ** 20).toFixed(1)} MiB after a second flood; ` +
         `existing host p50/p99 during ${fmt(percentile(duringResult.latencies, 50))}/` +
         `${fmt(percentile(duringResult.latencies, 99))} (n=${duringResult.latencies.length})`,
     );

@@ -10,7 +10,7 @@
  * A pattern without a port matches the key's host part whatever its port (`api.example` covers
  * `api.example:8080`); a pattern with a port (`api.example:8080`, `*.tenant.example:8443`) requires it.
  * Patterns are normalised like keys (lowercase, trailing dot dropped); keys given to `matches` are
- * already normalised announcement keys.
+ * already normalised announcement keys. A mountpoint key (`host/segment`) is matched by its host part.
  */
 import { parseHostKey } from '@switchyard/protocol';
 
@@ -46,7 +46,9 @@ export function matchesAny(patterns: readonly HostPattern[], key: string): boole
   return false;
 }
 
-function splitKey(key: string): { host: string; port: number | undefined } {
+function splitKey(fullKey: string): { host: string; port: number | undefined } {
+  const slash = fullKey.indexOf('/');
+  const key = slash < 0 ? fullKey : fullKey.slice(0, slash);
   if (key.startsWith('[')) {
     const close = key.indexOf(']');
     const rest = key.slice(close + 1);

@@ -21,6 +21,8 @@ describe('host patterns', () => {
     assert.ok(p.matches('.tenant.example'));
     assert.ok(!p.matches('tenant.example'));
     assert.ok(!p.matches('eviltenant.example'));
+    assert.ok(p.matches('a.tenant.example/api'));
+    assert.ok(!p.matches('evil.example/a.tenant.example'));
   });
 
   test('a pattern with a port requires that port; an exact pattern matches one host', () => {
