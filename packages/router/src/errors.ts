@@ -20,6 +20,7 @@ export type RouterErrorCode =
   | 'SY_UPSTREAM_TIMEOUT' // 504: connect or response-header timeout
   | 'SY_BIND_FAILED' // listener could not bind
   | 'SY_BAD_CONFIG' // invalid router configuration
+  | 'SY_UNKNOWN_BALANCER' // 400: not a balancer name (balancer-registry.ts lists them)
   | 'SY_MAINTENANCE' // 503: the host is in maintenance mode (admin API)
   | 'SY_CLIENT_CLOSED' // 499 (logs and metrics only): the client left before the response was complete
   | 'SY_INVALID_BODY' // 400: admin request body, query or parameter fails its schema
@@ -72,6 +73,7 @@ const STATUS: Readonly<Record<RouterErrorCode, number>> = {
   SY_UPSTREAM_TIMEOUT: 504,
   SY_BIND_FAILED: 500,
   SY_BAD_CONFIG: 500,
+  SY_UNKNOWN_BALANCER: 400,
   SY_MAINTENANCE: 503,
   SY_CLIENT_CLOSED: 499,
   SY_INVALID_BODY: 400,

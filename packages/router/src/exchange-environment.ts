@@ -29,6 +29,14 @@ export interface ExchangeEnvironment {
   /** `--http-modifier1/2`: a non-zero value replaces the node's modifier (uWSGI). Absent = 0. */
   readonly modifier1?: number;
   readonly modifier2?: number;
+  /** The balancer of host `key` (per-host choice or the default). */
+  balancerFor(key: string): Balancer;
+  /** ms clock (attempt latency). */
+  now(): number;
+  /** A node answered an attempt with a response head, `latencyMs` after dispatch (latency, ejection). */
+  nodeResponded(key: string, node: VhostNode, status: number, latencyMs: number): void;
+  /** May the exchange retry on another node? Withdraws from the retry budget when yes. */
+  retryAllowed(key: string): boolean;
   /** An attempt on (key, address) ended, whatever the outcome. */
   nodeEnded(key: string, address: string): void;
   /** A node failed an attempt. */

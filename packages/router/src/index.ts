@@ -1,6 +1,30 @@
 export { AdminServer, type AdminServerOptions } from './admin-server.js';
-export { type Balancer, type BalancerContext, SmoothWeightedRoundRobin } from './balancer.js';
+export {
+  type Balancer,
+  type BalancerContext,
+  type BalancerDeps,
+  type BalancerExplanation,
+  PoolBalancer,
+  standaloneDeps,
+} from './balancer.js';
+export {
+  BALANCER_NAMES,
+  BalancerCatalog,
+  DEFAULT_BALANCER,
+  isBalancerName,
+  parseBalancerName,
+} from './balancer-registry.js';
+export {
+  Balancing,
+  type BalancingOptions,
+  type BalancingStats,
+  type CandidateExplanation,
+  type LifecycleState,
+  type RouteExplanation,
+} from './balancing.js';
+export { ConsistentHash, type HashSource } from './consistent-hash-balancer.js';
 export { codeOfError, RouterError, type RouterErrorCode, statusForError, UpstreamError } from './errors.js';
+export { LeastRequests } from './least-requests-balancer.js';
 export { formatAddress, type ListenAddress, parseListenAddress } from './listen-address.js';
 export {
   DOTSPLIT_LEVELS,
@@ -8,8 +32,19 @@ export {
   MAX_MOUNT_DEPTH,
   mountDepthOf,
 } from './lookup-rules.js';
+export { type EjectionStatus, type NodePool, NodePools } from './node-pool.js';
 export { NodeRuntime, type NodeStats } from './node-runtime.js';
+export {
+  type EjectionInfo,
+  OutlierDetector,
+  type OutlierEvent,
+  type OutlierListener,
+  type OutlierOptions,
+} from './outlier-detector.js';
+export { PeakEwmaP2C } from './p2c-ewma-balancer.js';
+export { RetryBudget, type RetryBudgetOptions, type RetryBudgetStats } from './retry-budget.js';
 export { Router, type RouterOptions, type RouterStats } from './router.js';
+export { SlowStart } from './slow-start.js';
 export { percentDecodeBytes } from './uwsgi-vars.js';
 export {
   type HostEntry,
@@ -22,3 +57,4 @@ export {
   type VhostNode,
   VhostTable,
 } from './vhost-table.js';
+export { SmoothWeightedRoundRobin } from './wrr-balancer.js';

@@ -4,6 +4,7 @@
  * attempts per host key (uWSGI's pool `hits`). Entries are created on first use and dropped when a node
  * is idle and forgotten (`forget`, `forgetKey`).
  */
+import { PeakEwma } from './peak-ewma.js';
 
 export interface NodeStats {
   inFlight: number;
@@ -19,6 +20,8 @@ export interface NodeStats {
 
 interface RuntimeRecord extends NodeStats {
   readonly perKey: Map<string, number>;
+  /** Response-head latency estimate (p2c-ewma), created on the first sample. */
+  latency?: PeakEwma;
 }
 
 export class NodeRuntime {
@@ -81,6 +84,18 @@ export class NodeRuntime {
 
   stats(address: string): Readonly<NodeStats> | undefined {
     return this.records.get(address);
+  }
+
+  /** Records a response-head latency sample (ms) for `address`; ignored when it has no record. */
+  observeLatency(address: string, latencyMs: number, now: number, tauMs: number): void {
+    const record = this.records.get(address);
+    if (record === undefined) return;
+    (record.latency ??= new PeakEwma()).observe(latencyMs, now, tauMs);
+  }
+
+  /** The peak-EWMA latency of `address`, undefined before its first sample. */
+  latencyOf(address: string): PeakEwma | undefined {
+    return this.records.get(address)?.latency;
   }
 
   /** Drops the record of an address no host uses any more, once nothing is in flight. */

@@ -72,6 +72,8 @@ export class ProxyExchange implements UpstreamSink, BalancerContext {
   private readBase = 0;
   /** Attempts made (nodes tried), for logs. */
   attempts = 0;
+  /** env.now() when the current attempt was dispatched (response-head latency). */
+  private attemptStartedAt = 0;
 
   constructor(env: ExchangeEnvironment, request: ExchangeRequest) {
     this.env = env;
@@ -89,7 +91,7 @@ export class ProxyExchange implements UpstreamSink, BalancerContext {
   start(): void {
     this.res.on('close', () => this.handleClientClose());
     this.res.on('drain', () => this.connection?.resume());
-    this.candidates = this.env.balancer.candidates(this.entry, this);
+    this.candidates = this.env.balancerFor(this.entry.key).candidates(this.entry, this);
     if (this.candidates.length === 0) {
       this.fail(new RouterError('SY_NO_LIVE_NODE', `no live node for ${this.entry.key}`));
       return;
@@ -132,6 +134,7 @@ export class ProxyExchange implements UpstreamSink, BalancerContext {
     const node = this.candidates[this.index]!;
     this.node = node;
     this.attempts++;
+    this.attemptStartedAt = this.env.now();
     this.env.runtime.begin(this.entry.key, node.address);
     const connection =
       node.protocol === 'http' && !sameNodeFresh
@@ -232,6 +235,9 @@ export class ProxyExchange implements UpstreamSink, BalancerContext {
 
   onUpstreamHead(head: ResponseHead): void {
     if (this.done) return;
+    if (this.node !== undefined) {
+      this.env.nodeResponded(this.entry.key, this.node, head.statusCode, this.env.now() - this.attemptStartedAt);
+    }
     this.responseStarted = true;
     const headers = forwardResponseHeaders(head.rawHeaders, head.framing === 'length' || head.framing === 'none');
     if (this.env.draining) headers.push('Connection', 'close');
@@ -283,7 +289,12 @@ export class ProxyExchange implements UpstreamSink, BalancerContext {
       !this.responseStarted &&
       (phase === 'connect' || (phase === 'request' && bodyless && IDEMPOTENT.has(this.req.method ?? ''))) &&
       (this.bodyMode === 'none' || this.bodyMode === 'buffered' || !this.bodyListening);
-    if (canRetry && this.index + 1 < this.candidates.length && this.attempts < this.env.maxAttempts) {
+    if (
+      canRetry &&
+      this.index + 1 < this.candidates.length &&
+      this.attempts < this.env.maxAttempts &&
+      this.env.retryAllowed(this.entry.key)
+    ) {
       this.index++;
       this.env.retried(this.entry.key, node);
       this.dispatch(false);
@@ -340,6 +351,12 @@ export class ProxyExchange implements UpstreamSink, BalancerContext {
   /** Host key this exchange routes to. */
   get hostKey(): string {
     return this.entry.key;
+  }
+
+  /** BalancerContext: a request header by lower-case name (hash-header / hash-cookie balancers). */
+  header(name: string): string | undefined {
+    const value = this.req.headers[name];
+    return Array.isArray(value) ? value.join(', ') : value;
   }
 
   /** The last upstream failure, for logs. */

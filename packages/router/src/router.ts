@@ -15,7 +15,8 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { type Logger, pino } from 'pino';
-import { type Balancer, SmoothWeightedRoundRobin } from './balancer.js';
+import type { Balancer, BalancerContext } from './balancer.js';
+import { Balancing, type BalancingOptions, type LifecycleState, type RouteExplanation } from './balancing.js';
 import { codeOfError, RouterError, statusForError, type UpstreamError } from './errors.js';
 import type { ExchangeEnvironment } from './exchange-environment.js';
 import { formatAddress, parseListenAddress } from './listen-address.js';
@@ -25,7 +26,7 @@ import { ProxyExchange } from './proxy-exchange.js';
 import { guardRequest } from './request-guard.js';
 import type { UpstreamTimeouts } from './upstream-connection.js';
 import { UpstreamPool } from './upstream-pool.js';
-import { type NodeState, STATIC_KEY, type VhostNode, VhostTable } from './vhost-table.js';
+import { type HostEntry, type NodeState, STATIC_KEY, type VhostNode, VhostTable } from './vhost-table.js';
 
 export interface RouterOptions {
   /** Listen addresses (`host:port`, `:port`, `[::1]:port`). */
@@ -57,8 +58,10 @@ export interface RouterOptions {
   readonly shutdownGraceMs?: number;
   /** Retry-After seconds on 503. Default 1. */
   readonly retryAfterSeconds?: number;
-  /** Balancer. Default smooth weighted round-robin. */
+  /** Default balancer instance; prefer `balancing.balancer` (a name). Default smooth weighted round-robin. */
   readonly balancer?: Balancer;
+  /** Balancer choice, retry budget, outlier ejection, slow start (balancing.ts). */
+  readonly balancing?: BalancingOptions;
   /** uWSGI lookup extensions: dotsplit, mountpoints, fallback key (lookup-rules.ts). Default none. */
   readonly lookup?: LookupOptions;
   /** `--http-modifier1/2`: when non-zero, replaces every uwsgi node's modifier (uWSGI semantics). Default 0. */
@@ -79,7 +82,10 @@ type DrainListener = (key: string, address: string) => void;
 export class Router implements ExchangeEnvironment {
   readonly table: VhostTable;
   readonly runtime = new NodeRuntime();
+  /** The default balancer (hosts without their own: `balancerFor`). */
   readonly balancer: Balancer;
+  /** Per-host balancers, pools, outlier ejection, slow start, retry budget (balancing.ts). */
+  readonly balancing: Balancing;
   readonly pool: UpstreamPool;
   readonly timeouts: UpstreamTimeouts;
   readonly maxAttempts: number;
@@ -103,7 +109,15 @@ export class Router implements ExchangeEnvironment {
     this.options = options;
     this.logger = (options.logger ?? pino({ enabled: false })).child({ component: 'router' });
     this.clock = options.clock ?? Date.now;
-    this.balancer = options.balancer ?? new SmoothWeightedRoundRobin();
+    this.balancing = new Balancing({
+      lookup: (key) => this.table.get(key),
+      runtime: this.runtime,
+      clock: this.clock,
+      logger: this.logger,
+      ...(options.balancing === undefined ? {} : { options: options.balancing }),
+      ...(options.balancer === undefined ? {} : { defaultBalancer: options.balancer }),
+    });
+    this.balancer = this.balancing.defaultBalancer;
     this.timeouts = { connectMs: options.connectTimeoutMs ?? 5000, idleMs: options.upstreamTimeoutMs ?? 60_000 };
     this.pool = new UpstreamPool(this.timeouts);
     this.maxAttempts = options.maxAttempts ?? 3;
@@ -192,8 +206,10 @@ export class Router implements ExchangeEnvironment {
 
   // --- table management (called by the composition: subscriptions, static nodes, admin) --------
 
-  upsertNode(node: VhostNode): void {
+  upsertNode(node: VhostNode, algo?: string): void {
+    const before = this.table.get(node.key);
     this.table.upsert(node);
+    this.balancing.nodeUpserted(before, node, algo);
   }
 
   /** Static (`--http-to`) node: serves every Host that matches no virtual host. */
@@ -210,6 +226,7 @@ export class Router implements ExchangeEnvironment {
 
   removeNode(key: string, address: string): void {
     if (this.table.remove(key, address) !== undefined) {
+      this.balancing.nodeRemoved(key, address, this.table.get(key) === undefined);
       this.runtime.forget(address);
       if (this.table.get(key) === undefined) this.runtime.forgetKey(key);
     }
@@ -232,6 +249,43 @@ export class Router implements ExchangeEnvironment {
 
   stats(): Readonly<RouterStats> & { inFlight: number; hosts: number; nodes: number } {
     return { ...this.counters, inFlight: this.active, hosts: this.table.hostCount, nodes: this.table.nodeCount };
+  }
+
+  // --- balancing (balancing.ts; the admin API reads and writes through these) ------------------
+
+  /** The balancer host `key` uses when no admin host policy names one. */
+  balancerFor(key: string): Balancer {
+    return this.balancing.balancerFor(key);
+  }
+
+  /** Sets (undefined: clears) host `key`'s balancer by name; throws RouterError SY_UNKNOWN_BALANCER. */
+  setHostBalancer(key: string, name: string | undefined): Balancer {
+    return this.balancing.setHostBalancer(key, name, 'admin');
+  }
+
+  /** `joining` (slow start), `active` or `draining`; undefined when the node is not in the table. */
+  lifecycleState(key: string, address: string): LifecycleState | undefined {
+    return this.balancing.lifecycleState(key, address);
+  }
+
+  /** Candidate order and reason for a request to `entry` now, without advancing any balancer state. */
+  explainRoute(entry: HostEntry, context: BalancerContext, balancer?: Balancer): RouteExplanation {
+    return this.balancing.explain(entry, context, balancer);
+  }
+
+  /** ms on the router clock (attempt latency for p2c-ewma). */
+  now(): number {
+    return this.clock();
+  }
+
+  /** A node answered an attempt with a response head (`latencyMs` after dispatch). */
+  nodeResponded(key: string, node: VhostNode, status: number, latencyMs: number): void {
+    this.balancing.responded(key, node.address, status, latencyMs);
+  }
+
+  /** May an exchange retry on another node (retry budget)? */
+  retryAllowed(_key: string): boolean {
+    return this.balancing.retryAllowed();
   }
 
   // --- request path -----------------------------------------------------------------------------
@@ -257,6 +311,7 @@ export class Router implements ExchangeEnvironment {
       return;
     }
     const remote = req.socket.remoteAddress ?? '';
+    this.balancing.requestStarted();
     const exchange = new ProxyExchange(this, {
       req,
       res,
@@ -274,11 +329,13 @@ export class Router implements ExchangeEnvironment {
     if (this.runtime.end(key, address) === 0 && this.table.node(key, address)?.state === 'draining') {
       this.emitDrainedIfIdle(key, address);
     }
+    this.balancing.attemptEnded(address);
   }
 
   nodeFailed(key: string, node: VhostNode, error: UpstreamError): void {
     this.counters.upstreamFailures++;
     this.runtime.failure(node.address, this.clock());
+    this.balancing.failed(key, node.address);
     this.logger.warn({ host: key, node: node.address, code: error.code }, error.message);
   }
 

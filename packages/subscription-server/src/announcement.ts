@@ -41,7 +41,7 @@ export interface Announcement {
   readonly load: number;
   /** Backup level 0..255, default 0 (0 = primary). */
   readonly backup: number;
-  /** Per-host balancer name as sent, `[a-z0-9_-]{1,32}`. */
+  /** Per-host balancer name as sent, `[a-z0-9_-]{1,32}` with an optional `:TOKEN` (`hash-header:X-User`). */
   readonly algo: string | undefined;
   /** UNIX datagram socket path on the node's host for acks, as sent (at most 101 bytes). */
   readonly notify: string | undefined;
@@ -103,7 +103,7 @@ const OptionalFields = z.strictObject({
     .optional(),
   algo: z
     .string()
-    .regex(/^[a-z0-9_-]{1,32}$/, 'not an algorithm name')
+    .regex(/^[a-z0-9_-]{1,32}(:[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64})?$/, 'not an algorithm name')
     .optional(),
   notify: bytes(101).optional(),
   sni_key: bytes(1024).optional(),

@@ -7,6 +7,13 @@ import { parseArgs } from 'node:util';
 import { parseListenAddress } from '@switchyard/router';
 import { parseNodeAddress } from '@switchyard/subscription-server';
 import { z } from 'zod';
+import {
+  BALANCING_ALIASES,
+  BALANCING_OPTIONS,
+  BALANCING_SCHEMA,
+  type BalancingConfig,
+  balancingConfig,
+} from './balancing-options.js';
 import { CliError } from './errors.js';
 import {
   SECURITY_OPTIONS,
@@ -47,6 +54,8 @@ export interface SwitchyardConfig {
   readonly compat: UwsgiCompatConfig;
   /** Subscription channel security (see subscription-security-options.ts). */
   readonly security: SubscriptionSecurityConfig;
+  /** Balancer, slow start, retry budget, outlier ejection (see balancing-options.ts). */
+  readonly balancing: BalancingConfig;
 }
 
 interface OptionSpec {
@@ -115,6 +124,7 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
   },
   ...COMPAT_OPTIONS,
   ...SECURITY_OPTIONS,
+  ...BALANCING_OPTIONS,
   help: { type: 'boolean', help: 'show this help' },
   version: { type: 'boolean', help: 'print the version' },
 };
@@ -122,6 +132,7 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
 const ALIASES: Readonly<Record<string, string>> = {
   'http-subscription-server': 'subscription-server',
   ...COMPAT_ALIASES,
+  ...BALANCING_ALIASES,
 };
 
 function listenAddress(option: string) {
@@ -161,6 +172,7 @@ const schema = z.strictObject({
   'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ...COMPAT_SCHEMA,
   ...SECURITY_SCHEMA,
+  ...BALANCING_SCHEMA,
   help: z.boolean().optional(),
   version: z.boolean().optional(),
 });
@@ -220,6 +232,7 @@ export function parseCli(argv: readonly string[]): ParsedCli {
     logLevel: v['log-level'],
     compat: compatConfig(v, warnings),
     security: securityConfig(v),
+    balancing: balancingConfig(v),
   };
   return { kind: 'run', config: deepFreeze(config), warnings };
 }

@@ -17,6 +17,7 @@ import {
   type TableEvent,
 } from '@switchyard/subscription-server';
 import type { Logger } from 'pino';
+import { routerBalancing } from './balancing-options.js';
 import type { SwitchyardConfig } from './cli-options.js';
 import { createSubscriptionSecurity } from './subscription-security-wiring.js';
 import { type CompatComponents, compatRouterOptions, createCompatComponents } from './uwsgi-compat-wiring.js';
@@ -54,6 +55,7 @@ export class SwitchyardApp {
       upstreamTimeoutMs: config.httpTimeout * 1000,
       extraVars: config.httpVars,
       shutdownGraceMs: config.shutdownTimeout * 1000,
+      balancing: routerBalancing(config.balancing),
       ...compatRouterOptions(config),
     });
     this.registry = new SubscriptionRegistry({
@@ -122,7 +124,7 @@ export class SwitchyardApp {
     switch (event.type) {
       case 'added':
       case 'updated':
-        this.router.upsertNode(toVhostNode(node));
+        this.router.upsertNode(toVhostNode(node), node.algo);
         if (node.state === 'draining') this.router.setNodeState(node.key, node.address, 'draining');
         break;
       case 'draining':
