@@ -65,6 +65,7 @@ export const COMPAT_OPTIONS: Readonly<Record<string, CompatOptionSpec>> = {
     type: 'string',
     value: 'KEY',
     help: 'pool serving hosts that match nothing (alias --http-subscription-fallback-key)',
+    defaultText: 'none',
   },
   'http-modifier1': {
     type: 'string',
@@ -82,17 +83,20 @@ export const COMPAT_OPTIONS: Readonly<Record<string, CompatOptionSpec>> = {
     type: 'string',
     value: 'ADDR',
     help: 'uWSGI-format stats server: one JSON document per TCP connection (aliases --http-stats-server, --http-ss)',
+    defaultText: 'off',
   },
   ini: {
     type: 'string',
     multiple: true,
     value: 'FILE[:SECTION]',
     help: 'read options from a uWSGI ini file ([uwsgi] section by default), in place; repeatable',
+    defaultText: 'none',
   },
   spawn: {
     type: 'string',
     value: 'CMD',
     help: 'embedded mode: run CMD (sh -c) --processes times, with {port}/{socket} and $PORT/$SWITCHYARD_SOCKET per worker, and route to them',
+    defaultText: 'off',
   },
   processes: { type: 'string', value: 'N', help: 'workers started by --spawn', defaultText: '1' },
   'spawn-key': {
