@@ -68,6 +68,7 @@ export { SignedEnvelopeCheck, type SignedEnvelopeCheckOptions, verifySignature }
 export {
   DEFAULT_SOURCE_RATE,
   parseSourceAllowEntry,
+  rateKey,
   type SourceAllowEntry,
   SourcePolicy,
   type SourcePolicyOptions,

@@ -8,10 +8,13 @@
  *    entry with patterns restricts which keys sources in that CIDR may announce; a source in several
  *    CIDRs may announce the union; an entry without patterns allows every key. The key check runs once
  *    the key is parsed (`checkKey`), with the same reason.
- *  - Rate limit (`--subscription-rate N[:BURST]`): a token bucket per source IP (default 1 000
- *    packets/s, burst 2 × rate), over a bounded set of sources (see rate-limiter.ts) → rate-limited.
- *    It counts every datagram that reaches it, valid or not.
+ *  - Rate limit (`--subscription-rate N[:BURST]`): a token bucket per source IPv4 address or IPv6 /64
+ *    (one host usually owns a whole /64, so per-address buckets would be free to multiply), default
+ *    1 000 packets/s, burst 2 × rate, over a bounded set of sources (see rate-limiter.ts) →
+ *    rate-limited. It counts every datagram that reaches it, valid or not.
  */
+
+import { isIPv6, SocketAddress } from 'node:net';
 import { type CheckResult, PASS, refuse } from './check-result.js';
 import { type Cidr, CidrSet, parseCidr, unmapIpv4 } from './cidr.js';
 import { type HostPattern, matchesAny, parseHostPattern } from './host-pattern.js';
@@ -84,7 +87,7 @@ export class SourcePolicy {
     if (this.#entries.length > 0 && !this.#any.has(ip)) {
       return refuse('source-not-allowed', `source ${ip} is outside --subscription-allow`);
     }
-    if (!this.#limiter.take(ip)) return refuse('rate-limited', `source ${ip} exceeds its packet rate`);
+    if (!this.#limiter.take(rateKey(ip))) return refuse('rate-limited', `source ${ip} exceeds its packet rate`);
     return PASS;
   }
 
@@ -99,4 +102,20 @@ export class SourcePolicy {
     }
     return refuse('source-not-allowed', `source ${ip} may not announce ${key}`);
   }
+}
+
+/** The rate-limit bucket of a source: the IPv4 address, or the /64 of an IPv6 address. */
+export function rateKey(ip: string): string {
+  if (!isIPv6(ip)) return ip;
+  const full = new SocketAddress({ address: ip, family: 'ipv6' }).address;
+  const groups = expandIpv6(full);
+  return `${groups.slice(0, 4).join(':')}::/64`;
+}
+
+function expandIpv6(address: string): string[] {
+  const [head = '', tail] = address.split('::');
+  const left = head.length > 0 ? head.split(':') : [];
+  const right = tail !== undefined && tail.length > 0 ? tail.split(':') : [];
+  const fill = tail === undefined ? [] : Array.from({ length: 8 - left.length - right.length }, () => '0');
+  return [...left, ...fill, ...right];
 }

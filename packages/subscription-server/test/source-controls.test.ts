@@ -7,6 +7,7 @@ import {
   parseSourceAllowEntry,
   parseUpstreamTarget,
   RateLimiter,
+  rateKey,
   SourcePolicy,
 } from '../src/index.js';
 
@@ -75,6 +76,16 @@ describe('source allowlist and rate limit', () => {
     assert.equal(admitted('10.0.0.2', 5), 5);
     clock.now += 500;
     assert.equal(admitted('10.0.0.1', 50), 5);
+  });
+
+  test('IPv6 sources share one bucket per /64, so rotating addresses inside a prefix buys nothing', () => {
+    assert.equal(rateKey('2001:db8:1:2::1'), '2001:db8:1:2::/64');
+    assert.equal(rateKey('2001:db8:1:2:ffff:1:2:3'), '2001:db8:1:2::/64');
+    assert.equal(rateKey('::1'), '0:0:0:0::/64');
+    assert.equal(rateKey('10.0.0.1'), '10.0.0.1');
+    const policy = new SourcePolicy({ ratePerSecond: 1, burst: 3, clock: () => 0 });
+    const results = [1, 2, 3, 4, 5].map((i) => verdict(policy.admit(`2001:db8::${i}`)));
+    assert.deepEqual(results, ['ok', 'ok', 'ok', 'rate-limited', 'rate-limited']);
   });
 
   test('the limiter tracks a bounded number of sources', () => {
