@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Child, canPin, cpuSeconds, installCleanup, killAll, pinSelf, start } from './lib/children.js';
-import { hasCommand, machineInfo } from './lib/machine.js';
+import { backgroundLoad, hasCommand, machineInfo } from './lib/machine.js';
 import { freePort, waitFor2xx } from './lib/probe.js';
 import { runWrk, type WrkResult, wrkVersion } from './lib/wrk.js';
 import { SWITCHYARD_CLI } from './subscription-latency.js';
@@ -186,6 +186,7 @@ const fmtMs = (n: number) => `${n < 10 ? n.toFixed(2) : n.toFixed(1)} ms`;
 
 async function main(): Promise<void> {
   const started = Date.now();
+  const load = await backgroundLoad(machine.cpus);
   const nodes = await startNodes();
   for (const p of nodes) await waitForNode(p);
   const samples = new Map<string, Sample[]>();
@@ -234,6 +235,7 @@ async function main(): Promise<void> {
 - Rig: ${pinned ? 'router pinned to core 0; wrk and the 3 uWSGI nodes on core 1' : 'UNPINNED'}; nodes = uwsgi 2.0 python3,
   1 process each, uwsgi protocol; wrk \`-t1 -c64 -d${durationS}s\` keep-alive, \`Host: ${HOST}\`; ${rounds} interleaved rounds,
   a fresh router process per measurement after a ${warmupS} s warm-up; ratios within each round, then the median.
+- Background load before the run: ${(load * 100).toFixed(0)}% of all CPUs${load > 0.1 ? ' **(shared machine: absolute numbers are low and noisy; trust the within-round ratios more)**' : ''}.
 - Wall time: ${((Date.now() - started) / 1000).toFixed(0)} s. Command: \`npx tsx bench/uwsgi-router.ts\`.
 
 ${table}
