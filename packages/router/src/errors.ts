@@ -19,6 +19,9 @@ export type RouterErrorCode =
   | 'SY_UPSTREAM_REQUEST_TOO_LARGE' // 502: the uwsgi vars block does not fit 64 KiB
   | 'SY_UPSTREAM_TIMEOUT' // 504: connect or response-header timeout
   | 'SY_BIND_FAILED' // listener could not bind
+  | 'SY_UPGRADE_REFUSED' // 400: an Upgrade other than websocket, or a malformed websocket upgrade
+  | 'SY_CLIENT_CERT_REQUIRED' // 403: the host requires a TLS client certificate its CA signed
+  | 'SY_BAD_CERTIFICATE' // a TLS certificate or key file cannot be loaded
   | 'SY_BAD_CONFIG' // invalid router configuration
   | 'SY_UNKNOWN_BALANCER' // 400: not a balancer name (balancer-registry.ts lists them)
   | 'SY_MAINTENANCE' // 503: the host is in maintenance mode (admin API)
@@ -73,6 +76,9 @@ const STATUS: Readonly<Record<RouterErrorCode, number>> = {
   SY_UPSTREAM_TIMEOUT: 504,
   SY_BIND_FAILED: 500,
   SY_BAD_CONFIG: 500,
+  SY_UPGRADE_REFUSED: 400,
+  SY_CLIENT_CERT_REQUIRED: 403,
+  SY_BAD_CERTIFICATE: 500,
   SY_UNKNOWN_BALANCER: 400,
   SY_MAINTENANCE: 503,
   SY_CLIENT_CLOSED: 499,

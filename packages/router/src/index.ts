@@ -22,8 +22,16 @@ export {
   type LifecycleState,
   type RouteExplanation,
 } from './balancing.js';
+export {
+  type CertificateFiles,
+  type CertificateSource,
+  CertificateStore,
+  type CertificateStoreOptions,
+  type LoadedCertificate,
+} from './certificate-store.js';
 export { ConsistentHash, type HashSource } from './consistent-hash-balancer.js';
 export { codeOfError, RouterError, type RouterErrorCode, statusForError, UpstreamError } from './errors.js';
+export type { HttpsListenerSpec } from './https-listener.js';
 export { LeastRequests } from './least-requests-balancer.js';
 export { formatAddress, type ListenAddress, parseListenAddress } from './listen-address.js';
 export {
@@ -45,6 +53,7 @@ export { PeakEwmaP2C } from './p2c-ewma-balancer.js';
 export { RetryBudget, type RetryBudgetOptions, type RetryBudgetStats } from './retry-budget.js';
 export { Router, type RouterOptions, type RouterStats } from './router.js';
 export { SlowStart } from './slow-start.js';
+export { TunnelRegistry, type TunnelStats } from './tunnel-registry.js';
 export { percentDecodeBytes } from './uwsgi-vars.js';
 export {
   type HostEntry,
@@ -57,4 +66,6 @@ export {
   type VhostNode,
   VhostTable,
 } from './vhost-table.js';
+export { CLOSE_GOING_AWAY, closeFrame, FrameBoundaryTracker } from './websocket-frame.js';
+export { type GoingAwayReason, type TunnelEndReason, WebSocketTunnel } from './websocket-tunnel.js';
 export { SmoothWeightedRoundRobin } from './wrr-balancer.js';

@@ -18,6 +18,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { VarsTooLargeError } from '@switchyard/protocol';
 import type { BalancerContext } from './balancer.js';
 import { RouterError, type UpstreamError } from './errors.js';
@@ -166,7 +167,7 @@ export class ProxyExchange implements UpstreamSink, BalancerContext {
             serverPort: this.req.socket.localPort ?? 0,
             remoteAddress: this.clientAddress,
             remotePort: this.req.socket.remotePort ?? 0,
-            tls: false,
+            tls: (this.req.socket as TLSSocket).encrypted === true,
             contentLength: this.bodyMode === 'none' ? undefined : this.contentLength,
             extraVars: this.env.extraVars,
           },
@@ -194,7 +195,7 @@ export class ProxyExchange implements UpstreamSink, BalancerContext {
     let head = `${this.req.method} ${this.target} HTTP/1.1\r\n`;
     if (this.host === undefined) head += `Host: ${node.address}\r\n`;
     head += forwardRequestHeaders(this.req.rawHeaders);
-    head += `X-Forwarded-For: ${this.clientAddress}\r\nX-Forwarded-Proto: http\r\n`;
+    head += `X-Forwarded-For: ${this.clientAddress}\r\nX-Forwarded-Proto: ${(this.req.socket as TLSSocket).encrypted === true ? 'https' : 'http'}\r\n`;
     if (this.host !== undefined) head += `X-Forwarded-Host: ${this.host}\r\n`;
     if (this.bodyMode === 'chunked') head += 'Transfer-Encoding: chunked\r\n';
     else if (this.bodyMode !== 'none') head += `Content-Length: ${this.contentLength}\r\n`;

@@ -12,18 +12,24 @@
  * the remaining connections are closed.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import https from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
 import os from 'node:os';
 import { type Logger, pino } from 'pino';
 import type { Balancer, BalancerContext } from './balancer.js';
 import { Balancing, type BalancingOptions, type LifecycleState, type RouteExplanation } from './balancing.js';
+import { type CertificateFiles, CertificateStore, type CertificateStoreOptions } from './certificate-store.js';
 import { codeOfError, RouterError, statusForError, type UpstreamError } from './errors.js';
 import type { ExchangeEnvironment } from './exchange-environment.js';
+import { type HttpsListenerSpec, httpsServerOptions } from './https-listener.js';
 import { formatAddress, parseListenAddress } from './listen-address.js';
 import type { LookupOptions } from './lookup-rules.js';
 import { NodeRuntime } from './node-runtime.js';
 import { ProxyExchange } from './proxy-exchange.js';
-import { guardRequest } from './request-guard.js';
+import { type GuardedRequest, guardRequest } from './request-guard.js';
+import { TunnelRegistry } from './tunnel-registry.js';
+import { startUpgrade, type UpgradeEnvironment } from './upgrade-exchange.js';
+import { rawErrorResponse } from './upgrade-request.js';
 import type { UpstreamTimeouts } from './upstream-connection.js';
 import { UpstreamPool } from './upstream-pool.js';
 import { type HostEntry, type NodeState, STATIC_KEY, type VhostNode, VhostTable } from './vhost-table.js';
@@ -60,6 +66,20 @@ export interface RouterOptions {
   readonly retryAfterSeconds?: number;
   /** Default balancer instance; prefer `balancing.balancer` (a name). Default smooth weighted round-robin. */
   readonly balancer?: Balancer;
+  /** HTTPS listeners (HTTP/1.1 over TLS 1.2+, https-listener.ts). Default none. */
+  readonly https?: readonly HttpsListenerSpec[];
+  /** Default certificate of HTTPS listeners that have none of their own. */
+  readonly defaultCertificate?: CertificateFiles;
+  /** Per-host SNI certificates (options, directory); subscriptions add theirs via `router.certificates`. */
+  readonly certificates?: CertificateStoreOptions;
+  /** Ask every HTTPS client for a certificate (needed when subscriptions may bring an `sni_ca`). Default false. */
+  readonly requestClientCertificates?: boolean;
+  /** WebSocket tunnel idle timeout (no byte either way), ms; 0 = none. Default 300000. */
+  readonly tunnelIdleTimeoutMs?: number;
+  /** How long a draining node's WebSocket tunnels keep running before 1001 Going Away, ms. Default 30000. */
+  readonly drainDeadlineMs?: number;
+  /** Per-host-key `drainDeadlineMs` overrides, ms. */
+  readonly hostDrainDeadlines?: ReadonlyMap<string, number>;
   /** Balancer choice, retry budget, outlier ejection, slow start (balancing.ts). */
   readonly balancing?: BalancingOptions;
   /** uWSGI lookup extensions: dotsplit, mountpoints, fallback key (lookup-rules.ts). Default none. */
@@ -79,8 +99,13 @@ export interface RouterStats {
 
 type DrainListener = (key: string, address: string) => void;
 
-export class Router implements ExchangeEnvironment {
+export class Router implements ExchangeEnvironment, UpgradeEnvironment {
   readonly table: VhostTable;
+  /** Open WebSocket tunnels and their drain deadlines. */
+  readonly tunnels: TunnelRegistry;
+  /** SNI certificates of the HTTPS listeners (`offer`/`withdraw` for subscription certificates). */
+  readonly certificates: CertificateStore;
+  readonly tunnelIdleMs: number;
   readonly runtime = new NodeRuntime();
   /** The default balancer (hosts without their own: `balancerFor`). */
   readonly balancer: Balancer;
@@ -98,6 +123,7 @@ export class Router implements ExchangeEnvironment {
   private readonly logger: Logger;
   private readonly clock: () => number;
   private readonly servers: http.Server[] = [];
+  private readonly tlsServers = new WeakSet<http.Server>();
   private readonly drainListeners: DrainListener[] = [];
   private readonly counters: RouterStats = { requests: 0, responses: 0, errors: {}, retries: 0, upstreamFailures: 0 };
   private active = 0;
@@ -127,19 +153,38 @@ export class Router implements ExchangeEnvironment {
     this.modifier1 = options.modifier1 ?? 0;
     this.modifier2 = options.modifier2 ?? 0;
     this.table = new VhostTable(options.lookup);
+    this.tunnels = new TunnelRegistry({
+      logger: this.logger,
+      ...(options.drainDeadlineMs === undefined ? {} : { drainDeadlineMs: options.drainDeadlineMs }),
+      ...(options.hostDrainDeadlines === undefined ? {} : { hostDrainDeadlines: options.hostDrainDeadlines }),
+    });
+    this.certificates = new CertificateStore({ ...options.certificates, logger: this.logger, clock: this.clock });
+    this.tunnelIdleMs = options.tunnelIdleTimeoutMs ?? 300_000;
   }
 
   /** Binds every listener; on any failure closes those already bound and rejects with SY_BIND_FAILED. */
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    const binds = this.options.http.map((text) => {
+    const parse = (text: string) => {
       const parsed = parseListenAddress(text);
       if (parsed === undefined) throw new RouterError('SY_BAD_CONFIG', `invalid listen address "${text}"`);
       return parsed;
-    });
-    for (const bind of binds) {
-      const server = this.createServer();
+    };
+    const binds = this.options.http.map((text) => ({
+      bind: parse(text),
+      tls: undefined as https.ServerOptions | undefined,
+    }));
+    if (this.options.https !== undefined && this.options.https.length > 0) {
+      await this.certificates.start();
+      const requestCerts = this.options.requestClientCertificates === true;
+      for (const spec of this.options.https) {
+        const tls = await httpsServerOptions(spec, this.options.defaultCertificate, this.certificates, requestCerts);
+        binds.push({ bind: parse(spec.address), tls });
+      }
+    }
+    for (const { bind, tls } of binds) {
+      const server = this.createServer(tls);
       try {
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject);
@@ -153,7 +198,7 @@ export class Router implements ExchangeEnvironment {
         const code = (error as NodeJS.ErrnoException).code ?? 'error';
         throw new RouterError(
           'SY_BIND_FAILED',
-          `cannot listen on ${formatAddress(bind.host, bind.port)} (--http): ${code}`,
+          `cannot listen on ${formatAddress(bind.host, bind.port)} (${tls === undefined ? '--http' : '--https'}): ${code}`,
           {
             cause: error,
           },
@@ -165,9 +210,9 @@ export class Router implements ExchangeEnvironment {
     this.logger.info({ listen: this.addresses().map((a) => formatAddress(a.address, a.port)) }, 'router listening');
   }
 
-  private createServer(): http.Server {
+  private createServer(tls?: https.ServerOptions): http.Server {
     const o = this.options;
-    const server = http.createServer({
+    const settings: http.ServerOptions = {
       insecureHTTPParser: false,
       requireHostHeader: true,
       keepAliveTimeout: o.keepAliveTimeoutMs ?? 5000,
@@ -175,7 +220,14 @@ export class Router implements ExchangeEnvironment {
       requestTimeout: o.requestTimeoutMs ?? 300_000,
       connectionsCheckingInterval: 1000,
       highWaterMark: 64 * 1024,
-    });
+    };
+    // An https.Server is an http.Server over TLS sockets (same events and connection management).
+    const server =
+      tls === undefined
+        ? http.createServer(settings)
+        : (https.createServer({ ...settings, ...tls }) as unknown as http.Server);
+    if (tls !== undefined) this.tlsServers.add(server);
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.handleUpgrade(req, socket, head));
     // Keep more fields than we accept so an oversized request is seen (and refused), never truncated.
     server.maxHeadersCount = 2000;
     server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handleRequest(req, res));
@@ -200,8 +252,14 @@ export class Router implements ExchangeEnvironment {
     return server;
   }
 
+  /** Bound plain-HTTP listener addresses. */
   addresses(): AddressInfo[] {
-    return this.servers.map((s) => s.address() as AddressInfo);
+    return this.servers.filter((s) => !this.tlsServers.has(s)).map((s) => s.address() as AddressInfo);
+  }
+
+  /** Bound HTTPS listener addresses. */
+  httpsAddresses(): AddressInfo[] {
+    return this.servers.filter((s) => this.tlsServers.has(s)).map((s) => s.address() as AddressInfo);
   }
 
   // --- table management (called by the composition: subscriptions, static nodes, admin) --------
@@ -209,6 +267,7 @@ export class Router implements ExchangeEnvironment {
   upsertNode(node: VhostNode, algo?: string): void {
     const before = this.table.get(node.key);
     this.table.upsert(node);
+    this.tunnels.nodeState(node.key, node.address, node.state);
     this.balancing.nodeUpserted(before, node, algo);
   }
 
@@ -219,6 +278,7 @@ export class Router implements ExchangeEnvironment {
 
   setNodeState(key: string, address: string, state: NodeState): void {
     const node = this.table.setState(key, address, state);
+    if (node !== undefined) this.tunnels.nodeState(key, address, state);
     if (node !== undefined && state === 'draining' && this.runtime.inFlightFor(key, address) === 0) {
       queueMicrotask(() => this.emitDrainedIfIdle(key, address));
     }
@@ -293,7 +353,7 @@ export class Router implements ExchangeEnvironment {
   private handleRequest(req: IncomingMessage, res: ServerResponse): void {
     this.counters.requests++;
     this.active++;
-    const guarded = guardRequest(req, this.options.maxHeaderCount ?? 100);
+    const guarded = this.guard(req);
     if (guarded instanceof RouterError) {
       this.respondError(req, res, guarded, undefined);
       this.requestDone();
@@ -307,6 +367,12 @@ export class Router implements ExchangeEnvironment {
           ? new RouterError('SY_BAD_HOST', 'request has no Host')
           : new RouterError('SY_NO_VHOST', `no virtual host for ${host.key}`);
       this.respondError(req, res, error, host?.key);
+      this.requestDone();
+      return;
+    }
+    const refused = host === undefined ? undefined : this.admitTls(req, host.host);
+    if (refused !== undefined) {
+      this.respondError(req, res, refused, found.entry.key);
       this.requestDone();
       return;
     }
@@ -378,6 +444,49 @@ export class Router implements ExchangeEnvironment {
     this.requestDone();
   }
 
+  // --- upgrades and TLS policy (upgrade-exchange.ts, certificate-store.ts) ---------------------------
+
+  private handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    this.counters.requests++;
+    this.active++;
+    if (this.closing !== undefined) {
+      this.rejectUpgrade(req, socket, new RouterError('SY_SHUTTING_DOWN', 'the router is shutting down'), undefined);
+      this.requestDone();
+      return;
+    }
+    startUpgrade(this, req, socket, head);
+  }
+
+  /** The request-guard rules, shared by plain requests and upgrades. */
+  guard(req: IncomingMessage): GuardedRequest | RouterError {
+    return guardRequest(req, this.options.maxHeaderCount ?? 100);
+  }
+
+  admitTls(req: IncomingMessage, hostname: string): RouterError | undefined {
+    return this.certificates.admit(req, hostname);
+  }
+
+  rejectUpgrade(req: IncomingMessage, socket: Socket, error: RouterError, hostKey: string | undefined): void {
+    const code = codeOfError(error);
+    this.countError(code);
+    this.logger.warn(
+      { code, host: hostKey ?? req.headers.host, method: req.method, url: req.url, client: socket.remoteAddress },
+      error.message,
+    );
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = statusForError(error);
+    socket.end(
+      rawErrorResponse(status, code, error.message, status === 503 ? (this.options.retryAfterSeconds ?? 1) : undefined),
+    );
+  }
+
+  upgradeEnded(_error: RouterError | undefined): void {
+    this.requestDone();
+  }
+
   /** True while shutting down: responses carry `Connection: close`. */
   get draining(): boolean {
     return this.closing !== undefined;
@@ -406,6 +515,7 @@ export class Router implements ExchangeEnvironment {
   private async shutdown(): Promise<void> {
     const closed = this.closeServers();
     for (const server of this.servers) server.closeIdleConnections();
+    this.tunnels.goingAwayAll();
     if (this.active > 0) {
       const grace = this.options.shutdownGraceMs ?? 10_000;
       await new Promise<void>((resolve) => {
@@ -419,6 +529,8 @@ export class Router implements ExchangeEnvironment {
     for (const server of this.servers) server.closeAllConnections();
     await closed;
     this.pool.close();
+    this.tunnels.close();
+    this.certificates.close();
     this.logger.info('router closed');
   }
 

@@ -28,6 +28,12 @@ export interface UpstreamSink {
   onUpstreamError(error: UpstreamError, phase: UpstreamPhase, reused: boolean): void;
   /** The socket's write buffer drained (after `write` returned false). */
   onUpstreamDrain(): void;
+  /**
+   * A sink that implements this takes over the connection after a `101` head (instead of
+   * onUpstreamComplete): the socket, with every listener of this class removed and no timeout, and the
+   * bytes that followed the head. It must attach its own 'error' listener at once.
+   */
+  onUpstreamUpgrade?(socket: net.Socket, rest: Buffer): void;
 }
 
 export interface UpstreamTimeouts {
@@ -51,6 +57,8 @@ export class UpstreamConnection implements ResponseParserHandler {
   private phase: UpstreamPhase = 'connect';
   private connected = false;
   private head: ResponseHead | undefined;
+  /** Set between a 101's onComplete and the hand-over at the end of the same read. */
+  private upgradedSink: UpstreamSink | undefined;
   /** Set by the pool while the connection waits for reuse. */
   owner: ConnectionOwner | undefined;
   /** True when this exchange runs on a connection that already served one. */
@@ -135,6 +143,10 @@ export class UpstreamConnection implements ResponseParserHandler {
     const sink = this.sink;
     this.sink = undefined;
     this.reusable = this.head?.keepAlive === true && !this.head.upgrade;
+    if (this.head?.upgrade === true && sink?.onUpstreamUpgrade !== undefined) {
+      this.upgradedSink = sink;
+      return;
+    }
     sink?.onUpstreamComplete();
   }
 
@@ -162,6 +174,14 @@ export class UpstreamConnection implements ResponseParserHandler {
       consumed = this.parser.execute(chunk);
     } catch (error) {
       this.fail(new UpstreamError('SY_UPSTREAM_BAD_RESPONSE', `malformed response from ${this.address}`, false, error));
+      return;
+    }
+    const upgraded = this.upgradedSink;
+    if (upgraded !== undefined) {
+      this.upgradedSink = undefined;
+      for (const event of ['data', 'end', 'error', 'timeout', 'close', 'drain']) this.socket.removeAllListeners(event);
+      this.socket.setTimeout(0);
+      upgraded.onUpstreamUpgrade!(this.socket, chunk.subarray(consumed));
       return;
     }
     if (consumed < chunk.length) {

@@ -21,6 +21,7 @@ import {
   type SubscriptionSecurityConfig,
   securityConfig,
 } from './subscription-security-options.js';
+import { TLS_OPTIONS, TLS_SCHEMA, type TlsConfig, tlsConfig } from './tls-options.js';
 import {
   COMPAT_ALIASES,
   COMPAT_OPTIONS,
@@ -56,6 +57,8 @@ export interface SwitchyardConfig {
   readonly security: SubscriptionSecurityConfig;
   /** Balancer, slow start, retry budget, outlier ejection (see balancing-options.ts). */
   readonly balancing: BalancingConfig;
+  /** HTTPS listeners, SNI certificates, WebSocket timeouts (see tls-options.ts). */
+  readonly tls: TlsConfig;
 }
 
 interface OptionSpec {
@@ -125,6 +128,7 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
   ...COMPAT_OPTIONS,
   ...SECURITY_OPTIONS,
   ...BALANCING_OPTIONS,
+  ...TLS_OPTIONS,
   help: { type: 'boolean', help: 'show this help' },
   version: { type: 'boolean', help: 'print the version' },
 };
@@ -173,6 +177,7 @@ const schema = z.strictObject({
   ...COMPAT_SCHEMA,
   ...SECURITY_SCHEMA,
   ...BALANCING_SCHEMA,
+  ...TLS_SCHEMA,
   help: z.boolean().optional(),
   version: z.boolean().optional(),
 });
@@ -214,6 +219,8 @@ export function parseCli(argv: readonly string[]): ParsedCli {
   const v = result.data;
   if (v.help === true) return { kind: 'help' };
   if (v.version === true) return { kind: 'version' };
+  const tls = tlsConfig(v);
+  if ('error' in tls) throw new CliError(`${tls.error} (see switchyard --help)`, tls.option);
   const config: SwitchyardConfig = {
     http: v.http,
     subscriptionServer: v['subscription-server'],
@@ -233,6 +240,7 @@ export function parseCli(argv: readonly string[]): ParsedCli {
     compat: compatConfig(v, warnings),
     security: securityConfig(v),
     balancing: balancingConfig(v),
+    tls,
   };
   return { kind: 'run', config: deepFreeze(config), warnings };
 }

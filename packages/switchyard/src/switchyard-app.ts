@@ -19,7 +19,9 @@ import {
 import type { Logger } from 'pino';
 import { routerBalancing } from './balancing-options.js';
 import type { SwitchyardConfig } from './cli-options.js';
+import { SubscriptionCertificates } from './sni-subscriptions.js';
 import { createSubscriptionSecurity } from './subscription-security-wiring.js';
+import { routerTlsOptions } from './tls-options.js';
 import { type CompatComponents, compatRouterOptions, createCompatComponents } from './uwsgi-compat-wiring.js';
 
 export interface SwitchyardAppOptions {
@@ -37,6 +39,8 @@ export class SwitchyardApp {
   readonly admin: AdminServer;
   /** uWSGI compatibility: `--http-stats` server and `--spawn` workers (uwsgi-compat-wiring.ts). */
   readonly compat: CompatComponents;
+  /** sni_crt/sni_key/sni_ca of verified subscriptions → router certificates (sni-subscriptions.ts). */
+  readonly sni: SubscriptionCertificates;
   private readonly config: SwitchyardConfig;
   private readonly logger: Logger;
   private ready = false;
@@ -57,6 +61,9 @@ export class SwitchyardApp {
       shutdownGraceMs: config.shutdownTimeout * 1000,
       balancing: routerBalancing(config.balancing),
       ...compatRouterOptions(config),
+      ...routerTlsOptions(config.tls),
+      // Subscription certificates (and their sni_ca) are accepted only when every packet is signed.
+      requestClientCertificates: config.security.signCheck !== undefined || config.security.keys.length > 0,
     });
     this.registry = new SubscriptionRegistry({
       clock,
@@ -71,6 +78,7 @@ export class SwitchyardApp {
       maxHosts: config.maxHosts,
       ownListeners: () => [
         ...this.router.addresses(),
+        ...this.router.httpsAddresses(),
         ...this.subscriptions.addresses(),
         ...[this.admin.address()].filter((a) => a !== undefined),
       ],
@@ -114,6 +122,12 @@ export class SwitchyardApp {
       logger,
       clock,
     });
+    this.sni = new SubscriptionCertificates({
+      store: this.router.certificates,
+      allowed: () => this.security.signing,
+      hostExists: (key) => this.router.table.get(key) !== undefined,
+      logger,
+    });
     this.registry.onEvent((event) => this.applyEvent(event));
     this.router.onNodeDrained((key, address) => this.registry.remove(key, address, 'drained'));
   }
@@ -137,6 +151,7 @@ export class SwitchyardApp {
       case 'refreshed':
         break;
     }
+    this.sni.apply(event);
     if (event.type !== 'refreshed') {
       this.logger.info(
         { component: 'table', event: event.type, host: node.key, node: node.address },
@@ -163,6 +178,7 @@ export class SwitchyardApp {
       {
         component: 'switchyard',
         http: this.router.addresses().map((a) => formatAddress(a.address, a.port)),
+        https: this.router.httpsAddresses().map((a) => formatAddress(a.address, a.port)),
         subscriptionServer: this.subscriptions.addresses().map((a) => formatAddress(a.address, a.port)),
         admin: admin === undefined ? undefined : formatAddress(admin.address, admin.port),
       },
