@@ -1,6 +1,6 @@
 /**
  * Access log: one pino JSON line per request (`--access-log FILE|stdout|off`, default off):
- *   {"time":"2026-…Z","host":"app.test","method":"GET","path":"/x","status":200,"code":"OK",
+ *   {"log":"access","time":"2026-…Z","host":"app.test","method":"GET","path":"/x","status":200,"code":"OK",
  *    "node":"127.0.0.1:3031","attempts":1,"in":0,"out":512,"ms":1.23,"client":"127.0.0.1"}
  * `code` is `OK` or the request's SY_* outcome code; `in`/`out` are body bytes; `ms` the duration.
  *
@@ -81,7 +81,8 @@ export class AccessLog {
       {
         base: null,
         timestamp: pino.stdTimeFunctions.isoTime,
-        formatters: { level: () => ({}) },
+        // Every line starts with {"log":"access"} (instead of pino's level) so it can be told from other logs.
+        formatters: { level: () => ({ log: 'access' }) },
       },
       destination,
     );

@@ -64,6 +64,8 @@ export interface EventReplay {
   readonly truncated: boolean;
   /** Sequence number of the newest event. */
   readonly last: number;
+  /** Sequence number of the oldest event still in the ring (last + 1 when empty). */
+  readonly oldest: number;
 }
 
 export type EventListener = (event: OperatorEvent) => void;
@@ -166,7 +168,7 @@ export class EventLog {
       const event = this.ring[s % this.capacity]!;
       if (host === undefined || event.host === host) events.push(event);
     }
-    return { events, truncated: since + 1 < oldest && this.seq > 0, last: this.seq };
+    return { events, truncated: since + 1 < oldest && this.seq > 0, last: this.seq, oldest: Math.min(oldest, this.seq + 1) };
   }
 
   /** Adds a live listener; returns the function that removes it. */

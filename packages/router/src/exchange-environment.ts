@@ -43,8 +43,8 @@ export interface ExchangeEnvironment {
   nodeFailed(key: string, node: VhostNode, error: UpstreamError): void;
   /** The exchange moves on from `node` to the next candidate. */
   retried(key: string, node: VhostNode): void;
-  /** Writes a coded error response (and logs it once). */
-  respondError(req: IncomingMessage, res: ServerResponse, error: RouterError, hostKey: string | undefined): void;
+  /** Writes a coded error response (and logs it once); returns the body bytes written. */
+  respondError(req: IncomingMessage, res: ServerResponse, error: RouterError, hostKey: string | undefined): number;
   /** The exchange is over (error undefined on success). */
   exchangeEnded(exchange: ProxyExchange, error: RouterError | undefined): void;
 }

@@ -60,6 +60,8 @@ const DEFAULT_MAINTENANCE_BODY = '<!doctype html><title>Maintenance</title><h1>D
 export class HostRecord {
   readonly key: string;
   policy: HostPolicy | undefined = undefined;
+  /** Store version of this host's last policy change (0 = never): part of the host's ETag. */
+  policyVersion = 0;
   /** Responses by status class: index 0 = 1xx ... 4 = 5xx. */
   readonly classes = new Float64Array(5);
   /** Requests answered (any status). */
@@ -127,7 +129,7 @@ export class HostPolicyStore {
     }
     const policy: HostPolicy = Object.freeze({ maxBodyBytes, maintenance });
     record.policy = isEmpty(policy) ? undefined : policy;
-    this.versionCounter++;
+    record.policyVersion = ++this.versionCounter;
     return policy;
   }
 
@@ -136,7 +138,7 @@ export class HostPolicyStore {
     const record = this.records.get(key);
     if (record?.policy === undefined) return false;
     record.policy = undefined;
-    this.versionCounter++;
+    record.policyVersion = ++this.versionCounter;
     return true;
   }
 

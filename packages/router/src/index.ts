@@ -1,4 +1,23 @@
+export { AccessLog, type AccessLogOptions } from './access-log.js';
+export { AdminAuth, type AdminScope, type AdminTokens, MIN_TOKEN_LENGTH } from './admin-auth.js';
+export { EVENTS_SUBPROTOCOL } from './admin-events.js';
 export { AdminServer, type AdminServerOptions } from './admin-server.js';
+export type { LastAnnounce } from './admin-views.js';
+export {
+  EventLog,
+  type EventLogOptions,
+  type EventReplay,
+  type OperatorEvent,
+  type OperatorEventInput,
+  type OperatorEventType,
+} from './event-log.js';
+export { type HostPolicy, type HostPolicyPatch, HostPolicyStore, type HostRecord } from './host-policy.js';
+export { type MetricFamily, type MetricSample, MetricsExporter } from './metrics-exporter.js';
+export { type EjectionState, type HealthEvent, NodeHealthHooks } from './node-health.js';
+export { type NewNode, type NodePatch, OperatorControl, type ParsedNodeAddress } from './operator-control.js';
+export { explainRoute, type RouteExplanationView } from './route-explainer.js';
+export { RouterOperations, type RouterOperationsOptions } from './router-operations.js';
+export { type KeyPage, SortedKeyIndex } from './sorted-key-index.js';
 export {
   type Balancer,
   type BalancerContext,

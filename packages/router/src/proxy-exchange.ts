@@ -24,6 +24,8 @@ import type { BalancerContext } from './balancer.js';
 import { RouterError, type UpstreamError } from './errors.js';
 import type { ExchangeEnvironment } from './exchange-environment.js';
 import { forwardRequestHeaders, forwardResponseHeaders } from './header-policy.js';
+import type { HostRecord } from './host-policy.js';
+import type { RequestRecord } from './request-record.js';
 import type { ResponseHead } from './response-parser.js';
 import { UpstreamConnection, type UpstreamPhase, type UpstreamSink } from './upstream-connection.js';
 import { buildUwsgiVars } from './uwsgi-vars.js';
@@ -44,9 +46,13 @@ export interface ExchangeRequest {
   readonly clientAddress: string;
   readonly bodyMode: 'none' | 'length' | 'chunked';
   readonly contentLength: number;
+  /** performance.now() when the request head arrived. */
+  readonly startedAt: number;
+  /** The host's policy and counters (host-policy.ts). */
+  readonly hostRecord: HostRecord;
 }
 
-export class ProxyExchange implements UpstreamSink, BalancerContext {
+export class ProxyExchange implements UpstreamSink, BalancerContext, RequestRecord {
   private readonly env: ExchangeEnvironment;
   private readonly req: IncomingMessage;
   private readonly res: ServerResponse;
@@ -73,6 +79,17 @@ export class ProxyExchange implements UpstreamSink, BalancerContext {
   private readBase = 0;
   /** Attempts made (nodes tried), for logs. */
   attempts = 0;
+  // RequestRecord (request-record.ts): metrics and access log read these once the exchange ended.
+  readonly startedAt: number;
+  readonly hostRecord: HostRecord;
+  /** Request body bytes read from the client. */
+  bytesIn = 0;
+  /** Response body bytes written to the client. */
+  bytesOut = 0;
+  /** Node of the latest attempt. */
+  nodeAddress: string | undefined;
+  /** The host policy's body limit, bytes (Infinity = none; chunked bodies are counted as they stream). */
+  private readonly bodyLimit: number;
   /** env.now() when the current attempt was dispatched (response-head latency). */
   private attemptStartedAt = 0;
 
@@ -87,6 +104,9 @@ export class ProxyExchange implements UpstreamSink, BalancerContext {
     this.bodyMode = request.bodyMode;
     this.contentLength = request.contentLength;
     this.requestEnded = request.bodyMode === 'none';
+    this.startedAt = request.startedAt;
+    this.hostRecord = request.hostRecord;
+    this.bodyLimit = request.hostRecord.policy?.maxBodyBytes ?? Number.POSITIVE_INFINITY;
   }
 
   start(): void {
@@ -111,12 +131,14 @@ export class ProxyExchange implements UpstreamSink, BalancerContext {
   private bufferChunkedBody(): void {
     const chunks: Buffer[] = [];
     let size = 0;
+    const limit = Math.min(this.env.maxBufferedBody, this.bodyLimit);
     this.req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > this.env.maxBufferedBody) {
+      this.bytesIn = size;
+      if (size > limit) {
         this.req.removeAllListeners('data');
         this.req.resume();
-        this.fail(new RouterError('SY_BODY_TOO_LARGE', `chunked body over ${this.env.maxBufferedBody} bytes`));
+        this.fail(new RouterError('SY_BODY_TOO_LARGE', `chunked body over ${limit} bytes`));
         return;
       }
       chunks.push(chunk);
@@ -134,6 +156,7 @@ export class ProxyExchange implements UpstreamSink, BalancerContext {
   private dispatch(sameNodeFresh: boolean): void {
     const node = this.candidates[this.index]!;
     this.node = node;
+    this.nodeAddress = node.address;
     this.attempts++;
     this.attemptStartedAt = this.env.now();
     this.env.runtime.begin(this.entry.key, node.address);
@@ -212,6 +235,10 @@ export class ProxyExchange implements UpstreamSink, BalancerContext {
     this.bodyListening = true;
     const chunked = this.bodyMode === 'chunked';
     this.req.on('data', (chunk: Buffer) => {
+      if ((this.bytesIn += chunk.length) > this.bodyLimit) {
+        this.bodyTooLarge();
+        return;
+      }
       const upstream = this.connection;
       if (upstream === undefined || upstream.destroyed) return;
       let ok: boolean;
@@ -255,6 +282,7 @@ export class ProxyExchange implements UpstreamSink, BalancerContext {
 
   onUpstreamBody(chunk: Buffer): void {
     if (this.done) return;
+    this.bytesOut += chunk.length;
     if (!this.res.write(chunk)) this.connection?.pause();
   }
 
@@ -338,15 +366,46 @@ export class ProxyExchange implements UpstreamSink, BalancerContext {
     // The client went away before the response finished.
     this.done = true;
     this.abortUpstream();
-    this.env.exchangeEnded(this, new RouterError('SY_BAD_REQUEST', 'client closed the connection'));
+    this.env.exchangeEnded(this, new RouterError('SY_CLIENT_CLOSED', 'client closed the connection'));
   }
 
   private fail(error: RouterError): void {
     if (this.done) return;
     this.done = true;
     this.abortUpstream();
-    this.env.respondError(this.req, this.res, error, this.entry.key);
+    this.bytesOut += this.env.respondError(this.req, this.res, error, this.entry.key);
     this.env.exchangeEnded(this, error);
+  }
+
+  /** A streamed body went over the host's limit: 413 if nothing was answered yet, else cut. */
+  private bodyTooLarge(): void {
+    this.req.removeAllListeners('data');
+    this.req.resume();
+    const error = new RouterError('SY_BODY_TOO_LARGE', `body over ${this.bodyLimit} bytes for ${this.entry.key}`);
+    if (!this.responseStarted) {
+      this.fail(error);
+      return;
+    }
+    if (this.done) return;
+    this.done = true;
+    this.abortUpstream();
+    this.res.destroy();
+    this.env.exchangeEnded(this, error);
+  }
+
+  // --- RequestRecord ------------------------------------------------------------------------------
+
+  get method(): string {
+    return this.req.method ?? '';
+  }
+
+  get path(): string {
+    return this.target;
+  }
+
+  /** Status sent to the client; 499 when the client left before any response. */
+  get status(): number {
+    return this.res.headersSent ? this.res.statusCode : 499;
   }
 
   /** Host key this exchange routes to. */

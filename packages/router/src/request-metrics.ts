@@ -40,6 +40,8 @@ export class RequestMetrics {
   bytesOut = 0;
   /** Status classes of requests for hosts that have no series of their own. */
   readonly otherHostClasses = new Float64Array(5);
+  /** Failed node attempts by SY_UPSTREAM_* code. */
+  readonly upstreamErrors = new Map<string, number>();
   readonly topHosts: TopHosts;
 
   constructor(topHosts: number, onEvict?: (record: HostRecord) => void) {
@@ -67,6 +69,11 @@ export class RequestMetrics {
     host.classes[cls]!++;
     if (!host.exported) this.otherHostClasses[cls]!++;
     this.topHosts.hit(host);
+  }
+
+  /** Counts one failed attempt on a node. */
+  upstreamError(code: string): void {
+    this.upstreamErrors.set(code, (this.upstreamErrors.get(code) ?? 0) + 1);
   }
 
   /** Requests counted so far. */

@@ -26,6 +26,7 @@ import { formatAddress, parseListenAddress } from './listen-address.js';
 import type { LookupOptions } from './lookup-rules.js';
 import { NodeRuntime } from './node-runtime.js';
 import { ProxyExchange } from './proxy-exchange.js';
+import { RouterOperations, type RouterOperationsOptions } from './router-operations.js';
 import { type GuardedRequest, guardRequest } from './request-guard.js';
 import { TunnelRegistry } from './tunnel-registry.js';
 import { startUpgrade, type UpgradeEnvironment } from './upgrade-exchange.js';
@@ -87,6 +88,8 @@ export interface RouterOptions {
   /** `--http-modifier1/2`: when non-zero, replaces every uwsgi node's modifier (uWSGI semantics). Default 0. */
   readonly modifier1?: number;
   readonly modifier2?: number;
+  /** Operator surface: per-host policies, event log, metrics top-N, balancer catalog (router-operations.ts). */
+  readonly operations?: RouterOperationsOptions;
 }
 
 export interface RouterStats {
@@ -119,6 +122,8 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
   readonly extraVars: readonly (readonly [string, string])[];
   readonly modifier1: number;
   readonly modifier2: number;
+  /** Host policies, event log, health hooks, operator writes, request metrics, access log. */
+  readonly ops: RouterOperations;
   private readonly options: RouterOptions;
   private readonly logger: Logger;
   private readonly clock: () => number;
@@ -160,12 +165,19 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
     });
     this.certificates = new CertificateStore({ ...options.certificates, logger: this.logger, clock: this.clock });
     this.tunnelIdleMs = options.tunnelIdleTimeoutMs ?? 300_000;
+    this.ops = new RouterOperations(
+      this,
+      { clock: this.clock, retryAfterSeconds: options.retryAfterSeconds ?? 1 },
+      options.operations,
+    );
+    this.balancing.reportTo(this.ops.health);
   }
 
   /** Binds every listener; on any failure closes those already bound and rejects with SY_BIND_FAILED. */
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    this.ops.operator.start();
     const parse = (text: string) => {
       const parsed = parseListenAddress(text);
       if (parsed === undefined) throw new RouterError('SY_BAD_CONFIG', `invalid listen address "${text}"`);
@@ -264,7 +276,10 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
 
   // --- table management (called by the composition: subscriptions, static nodes, admin) --------
 
-  upsertNode(node: VhostNode, algo?: string): void {
+  /** A source (subscription, composition) wants this node in the table; operator precedence applies. */
+  upsertNode(incoming: VhostNode, algo?: string): void {
+    const node = this.ops.operator.admit(incoming);
+    if (node === undefined) return;
     const before = this.table.get(node.key);
     this.table.upsert(node);
     this.tunnels.nodeState(node.key, node.address, node.state);
@@ -276,7 +291,13 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
     this.table.upsert({ ...node, key: STATIC_KEY, source: 'static', state: 'active' });
   }
 
+  /** A source changes a node's state; an operator drain still wins (operator-control.ts). */
   setNodeState(key: string, address: string, state: NodeState): void {
+    this.applyNodeState(key, address, this.ops.operator.admitState(key, address, state));
+  }
+
+  /** Sets a node's effective state as given (no operator logic). */
+  applyNodeState(key: string, address: string, state: NodeState): void {
     const node = this.table.setState(key, address, state);
     if (node !== undefined) this.tunnels.nodeState(key, address, state);
     if (node !== undefined && state === 'draining' && this.runtime.inFlightFor(key, address) === 0) {
@@ -284,8 +305,11 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
     }
   }
 
-  removeNode(key: string, address: string): void {
+  /** Removes a node; with `source`, only if the node in the table comes from that source (admin nodes win). */
+  removeNode(key: string, address: string, source?: VhostNode['source']): void {
+    if (source !== undefined && this.table.node(key, address)?.source !== source) return;
     if (this.table.remove(key, address) !== undefined) {
+      this.ops.nodeRemoved(key, address);
       this.balancing.nodeRemoved(key, address, this.table.get(key) === undefined);
       this.runtime.forget(address);
       if (this.table.get(key) === undefined) this.runtime.forgetKey(key);
@@ -353,26 +377,36 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
   private handleRequest(req: IncomingMessage, res: ServerResponse): void {
     this.counters.requests++;
     this.active++;
+    const startedAt = performance.now();
     const guarded = this.guard(req);
     if (guarded instanceof RouterError) {
-      this.respondError(req, res, guarded, undefined);
+      const bytes = this.respondError(req, res, guarded, undefined);
+      this.ops.finishLocal(req, undefined, req.url ?? '', res.statusCode, bytes, guarded.code, startedAt, undefined);
       this.requestDone();
       return;
     }
     const host = guarded.host;
     const found = this.table.lookup(host?.host, host?.port === undefined ? undefined : host.key, guarded.target);
+    // One Map lookup: the host's policy and counters (router-operations.ts).
+    const record = this.ops.hostRecord(found?.entry.key, host?.key, host?.host);
+    if (record?.policy !== undefined && this.ops.intercept(req, res, record, guarded.target, guarded.contentLength, startedAt)) {
+      this.requestDone();
+      return;
+    }
     if (found === undefined) {
       const error =
         host === undefined
           ? new RouterError('SY_BAD_HOST', 'request has no Host')
           : new RouterError('SY_NO_VHOST', `no virtual host for ${host.key}`);
-      this.respondError(req, res, error, host?.key);
+      const bytes = this.respondError(req, res, error, host?.key);
+      this.ops.finishLocal(req, host?.key, guarded.target, res.statusCode, bytes, error.code, startedAt, undefined);
       this.requestDone();
       return;
     }
     const refused = host === undefined ? undefined : this.admitTls(req, host.host);
     if (refused !== undefined) {
-      this.respondError(req, res, refused, found.entry.key);
+      const bytes = this.respondError(req, res, refused, found.entry.key);
+      this.ops.finishLocal(req, found.entry.key, guarded.target, res.statusCode, bytes, refused.code, startedAt, record);
       this.requestDone();
       return;
     }
@@ -387,6 +421,8 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
       clientAddress: remote.startsWith('::ffff:') ? remote.slice(7) : remote,
       bodyMode: guarded.bodyMode,
       contentLength: guarded.contentLength,
+      startedAt,
+      hostRecord: record!, // defined whenever an entry matched
     });
     exchange.start();
   }
@@ -400,6 +436,7 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
 
   nodeFailed(key: string, node: VhostNode, error: UpstreamError): void {
     this.counters.upstreamFailures++;
+    this.ops.metrics.upstreamError(error.code);
     this.runtime.failure(node.address, this.clock());
     this.balancing.failed(key, node.address);
     this.logger.warn({ host: key, node: node.address, code: error.code }, error.message);
@@ -409,7 +446,8 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
     this.counters.retries++;
   }
 
-  respondError(req: IncomingMessage, res: ServerResponse, error: RouterError, hostKey: string | undefined): void {
+  /** Writes the coded error response; returns the body bytes written (0 when the response had begun). */
+  respondError(req: IncomingMessage, res: ServerResponse, error: RouterError, hostKey: string | undefined): number {
     const code = codeOfError(error);
     this.countError(code);
     this.logger.warn(
@@ -418,7 +456,7 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
     );
     if (res.headersSent || res.destroyed) {
       res.destroy();
-      return;
+      return 0;
     }
     const status = statusForError(error);
     const body = JSON.stringify({ error: { code, message: error.message } });
@@ -434,13 +472,15 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
     if (status === 400 || status === 431 || this.closing !== undefined) headers.push('Connection', 'close');
     res.writeHead(status, headers);
     res.end(body);
+    return Buffer.byteLength(body);
   }
 
   private countError(code: string): void {
     this.counters.errors[code] = (this.counters.errors[code] ?? 0) + 1;
   }
 
-  exchangeEnded(_exchange: ProxyExchange, _error: RouterError | undefined): void {
+  exchangeEnded(exchange: ProxyExchange, error: RouterError | undefined): void {
+    this.ops.finish(exchange, error === undefined ? 'OK' : error.code);
     this.requestDone();
   }
 
@@ -529,6 +569,7 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
     for (const server of this.servers) server.closeAllConnections();
     await closed;
     this.pool.close();
+    this.ops.operator.close();
     this.tunnels.close();
     this.certificates.close();
     this.logger.info('router closed');

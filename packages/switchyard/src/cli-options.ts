@@ -15,6 +15,7 @@ import {
   balancingConfig,
 } from './balancing-options.js';
 import { CliError } from './errors.js';
+import { OPERATOR_OPTIONS, OPERATOR_SCHEMA, type OperatorConfig, operatorConfig } from './operator-options.js';
 import {
   SECURITY_OPTIONS,
   SECURITY_SCHEMA,
@@ -57,6 +58,8 @@ export interface SwitchyardConfig {
   readonly security: SubscriptionSecurityConfig;
   /** Balancer, slow start, retry budget, outlier ejection (see balancing-options.ts). */
   readonly balancing: BalancingConfig;
+  /** Admin API tokens, metrics, access log, event log (see operator-options.ts). */
+  readonly operator: OperatorConfig;
   /** HTTPS listeners, SNI certificates, WebSocket timeouts (see tls-options.ts). */
   readonly tls: TlsConfig;
 }
@@ -128,6 +131,7 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
   ...COMPAT_OPTIONS,
   ...SECURITY_OPTIONS,
   ...BALANCING_OPTIONS,
+  ...OPERATOR_OPTIONS,
   ...TLS_OPTIONS,
   help: { type: 'boolean', help: 'show this help' },
   version: { type: 'boolean', help: 'print the version' },
@@ -177,6 +181,7 @@ const schema = z.strictObject({
   ...COMPAT_SCHEMA,
   ...SECURITY_SCHEMA,
   ...BALANCING_SCHEMA,
+  ...OPERATOR_SCHEMA,
   ...TLS_SCHEMA,
   help: z.boolean().optional(),
   version: z.boolean().optional(),
@@ -240,6 +245,7 @@ export function parseCli(argv: readonly string[]): ParsedCli {
     compat: compatConfig(v, warnings),
     security: securityConfig(v),
     balancing: balancingConfig(v),
+    operator: operatorConfig(v, v.admin),
     tls,
   };
   return { kind: 'run', config: deepFreeze(config), warnings };

@@ -19,6 +19,7 @@ import {
 import type { Logger } from 'pino';
 import { routerBalancing } from './balancing-options.js';
 import type { SwitchyardConfig } from './cli-options.js';
+import { OperatorWiring, operatorRouterOptions } from './operator-wiring.js';
 import { SubscriptionCertificates } from './sni-subscriptions.js';
 import { createSubscriptionSecurity } from './subscription-security-wiring.js';
 import { routerTlsOptions } from './tls-options.js';
@@ -39,6 +40,8 @@ export class SwitchyardApp {
   readonly admin: AdminServer;
   /** uWSGI compatibility: `--http-stats` server and `--spawn` workers (uwsgi-compat-wiring.ts). */
   readonly compat: CompatComponents;
+  /** Event log feeds, access log, admin API view of the registry (operator-wiring.ts). */
+  readonly operator: OperatorWiring;
   /** sni_crt/sni_key/sni_ca of verified subscriptions → router certificates (sni-subscriptions.ts). */
   readonly sni: SubscriptionCertificates;
   private readonly config: SwitchyardConfig;
@@ -61,6 +64,7 @@ export class SwitchyardApp {
       shutdownGraceMs: config.shutdownTimeout * 1000,
       balancing: routerBalancing(config.balancing),
       ...compatRouterOptions(config),
+      ...operatorRouterOptions(config.operator),
       ...routerTlsOptions(config.tls),
       // Subscription certificates (and their sni_ca) are accepted only when every packet is signed.
       requestClientCertificates: config.security.signCheck !== undefined || config.security.keys.length > 0,
@@ -92,7 +96,14 @@ export class SwitchyardApp {
       admission: this.security,
       acknowledger: this.security,
     });
+    this.operator = new OperatorWiring(config.operator, {
+      router: this.router,
+      registry: this.registry,
+      subscriptions: this.subscriptions,
+      toVhostNode,
+    });
     this.admin = new AdminServer({
+      ...this.operator.adminOptions(),
       listen: config.admin,
       router: this.router,
       ready: () => this.ready && this.closing === undefined,
@@ -129,7 +140,10 @@ export class SwitchyardApp {
       logger,
     });
     this.registry.onEvent((event) => this.applyEvent(event));
-    this.router.onNodeDrained((key, address) => this.registry.remove(key, address, 'drained'));
+    // An operator-drained node stays registered (held out of rotation): operator-control.ts.
+    this.router.onNodeDrained((key, address) => {
+      if (!this.router.ops.operator.holds(key, address)) this.registry.remove(key, address, 'drained');
+    });
   }
 
   /** Registry event → router table. */
@@ -146,7 +160,7 @@ export class SwitchyardApp {
         break;
       case 'removed':
       case 'expired':
-        this.router.removeNode(node.key, node.address);
+        this.router.removeNode(node.key, node.address, 'subscription');
         break;
       case 'refreshed':
         break;
@@ -164,6 +178,7 @@ export class SwitchyardApp {
     try {
       await this.security.start();
       await this.subscriptions.start();
+      await this.operator.start();
       await this.router.start();
       await this.compat.start();
       await this.admin.start();
@@ -196,6 +211,7 @@ export class SwitchyardApp {
     await this.subscriptions.close();
     await this.security.close();
     await this.router.close();
+    await this.operator.close();
     await this.compat.close();
     await this.registry.close();
     await this.admin.close();
