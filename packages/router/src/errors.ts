@@ -10,7 +10,12 @@ export type RouterErrorCode =
   | 'SY_NO_VHOST' // 404: no virtual host matches the Host
   | 'SY_CLIENT_TIMEOUT' // 408: the client did not send its request in time
   | 'SY_BODY_TOO_LARGE' // 413: request body over the limit
-  | 'SY_HEADERS_TOO_LARGE' // 431: too many header fields
+  | 'SY_HEADERS_TOO_LARGE' // 431: too many header fields, or a header block over the size limit
+  | 'SY_URI_TOO_LONG' // 414: request target over --max-uri-length
+  | 'SY_EXPECTATION_FAILED' // 417: an Expect other than 100-continue
+  | 'SY_VERSION_NOT_SUPPORTED' // 505: an HTTP version other than 1.0 and 1.1
+  | 'SY_TOO_MANY_CONNECTIONS' // 503: --max-connections client connections are open
+  | 'SY_INTERNAL' // 500: a bug caught before it could crash the process
   | 'SY_NO_LIVE_NODE' // 503: the host exists but has no live node
   | 'SY_SHUTTING_DOWN' // 503: the router is draining
   | 'SY_UPSTREAM_CONNECT' // 502: could not connect to any candidate node
@@ -19,11 +24,11 @@ export type RouterErrorCode =
   | 'SY_UPSTREAM_REQUEST_TOO_LARGE' // 502: the uwsgi vars block does not fit 64 KiB
   | 'SY_UPSTREAM_TIMEOUT' // 504: connect or response-header timeout
   | 'SY_BIND_FAILED' // listener could not bind
+  | 'SY_BAD_CONFIG' // invalid router configuration
+  | 'SY_UNKNOWN_BALANCER' // 400: not a balancer name (balancer-registry.ts lists them)
   | 'SY_UPGRADE_REFUSED' // 400: an Upgrade other than websocket, or a malformed websocket upgrade
   | 'SY_CLIENT_CERT_REQUIRED' // 403: the host requires a TLS client certificate its CA signed
   | 'SY_BAD_CERTIFICATE' // a TLS certificate or key file cannot be loaded
-  | 'SY_BAD_CONFIG' // invalid router configuration
-  | 'SY_UNKNOWN_BALANCER' // 400: not a balancer name (balancer-registry.ts lists them)
   | 'SY_MAINTENANCE' // 503: the host is in maintenance mode (admin API)
   | 'SY_CLIENT_CLOSED' // 499 (logs and metrics only): the client left before the response was complete
   | 'SY_INVALID_BODY' // 400: admin request body, query or parameter fails its schema
@@ -67,6 +72,11 @@ const STATUS: Readonly<Record<RouterErrorCode, number>> = {
   SY_CLIENT_TIMEOUT: 408,
   SY_BODY_TOO_LARGE: 413,
   SY_HEADERS_TOO_LARGE: 431,
+  SY_URI_TOO_LONG: 414,
+  SY_EXPECTATION_FAILED: 417,
+  SY_VERSION_NOT_SUPPORTED: 505,
+  SY_TOO_MANY_CONNECTIONS: 503,
+  SY_INTERNAL: 500,
   SY_NO_LIVE_NODE: 503,
   SY_SHUTTING_DOWN: 503,
   SY_UPSTREAM_CONNECT: 502,
@@ -76,10 +86,10 @@ const STATUS: Readonly<Record<RouterErrorCode, number>> = {
   SY_UPSTREAM_TIMEOUT: 504,
   SY_BIND_FAILED: 500,
   SY_BAD_CONFIG: 500,
+  SY_UNKNOWN_BALANCER: 400,
   SY_UPGRADE_REFUSED: 400,
   SY_CLIENT_CERT_REQUIRED: 403,
   SY_BAD_CERTIFICATE: 500,
-  SY_UNKNOWN_BALANCER: 400,
   SY_MAINTENANCE: 503,
   SY_CLIENT_CLOSED: 499,
   SY_INVALID_BODY: 400,

@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Balancer } from './balancer.js';
 import type { RouterError, UpstreamError } from './errors.js';
+import type { ForwardingPolicy } from './forwarding-policy.js';
 import type { NodeRuntime } from './node-runtime.js';
 import type { ProxyExchange } from './proxy-exchange.js';
 import type { UpstreamTimeouts } from './upstream-connection.js';
@@ -26,6 +27,8 @@ export interface ExchangeEnvironment {
   readonly draining: boolean;
   /** Extra uwsgi vars (`--http-var`). */
   readonly extraVars: readonly (readonly [string, string])[];
+  /** Forwarded headers for nodes (X-Forwarded-*, Forwarded; trusted proxies). */
+  readonly forwarding: ForwardingPolicy;
   /** `--http-modifier1/2`: a non-zero value replaces the node's modifier (uWSGI). Absent = 0. */
   readonly modifier1?: number;
   readonly modifier2?: number;

@@ -23,7 +23,7 @@ import { VarsTooLargeError } from '@switchyard/protocol';
 import type { BalancerContext } from './balancer.js';
 import { RouterError, type UpstreamError } from './errors.js';
 import type { ExchangeEnvironment } from './exchange-environment.js';
-import { forwardRequestHeaders, forwardResponseHeaders } from './header-policy.js';
+import { forwardRequestHeaders, forwardResponseHeaders, headerCount } from './header-policy.js';
 import type { HostRecord } from './host-policy.js';
 import type { RequestRecord } from './request-record.js';
 import type { ResponseHead } from './response-parser.js';
@@ -79,6 +79,8 @@ export class ProxyExchange implements UpstreamSink, BalancerContext, RequestReco
   private readBase = 0;
   /** Attempts made (nodes tried), for logs. */
   attempts = 0;
+  /** env.now() when the current attempt was dispatched (response-head latency). */
+  private attemptStartedAt = 0;
   // RequestRecord (request-record.ts): metrics and access log read these once the exchange ended.
   readonly startedAt: number;
   readonly hostRecord: HostRecord;
@@ -90,8 +92,6 @@ export class ProxyExchange implements UpstreamSink, BalancerContext, RequestReco
   nodeAddress: string | undefined;
   /** The host policy's body limit, bytes (Infinity = none; chunked bodies are counted as they stream). */
   private readonly bodyLimit: number;
-  /** env.now() when the current attempt was dispatched (response-head latency). */
-  private attemptStartedAt = 0;
 
   constructor(env: ExchangeEnvironment, request: ExchangeRequest) {
     this.env = env;
@@ -112,6 +112,7 @@ export class ProxyExchange implements UpstreamSink, BalancerContext, RequestReco
   start(): void {
     this.res.on('close', () => this.handleClientClose());
     this.res.on('drain', () => this.connection?.resume());
+    // Per-host balancer choice (admin PATCH or subscription algo) lives in balancing.ts.
     this.candidates = this.env.balancerFor(this.entry.key).candidates(this.entry, this);
     if (this.candidates.length === 0) {
       this.fail(new RouterError('SY_NO_LIVE_NODE', `no live node for ${this.entry.key}`));
@@ -192,7 +193,7 @@ export class ProxyExchange implements UpstreamSink, BalancerContext, RequestReco
             remotePort: this.req.socket.remotePort ?? 0,
             tls: (this.req.socket as TLSSocket).encrypted === true,
             contentLength: this.bodyMode === 'none' ? undefined : this.contentLength,
-            extraVars: this.env.extraVars,
+            extraVars: this.env.forwarding.uwsgiVars(this.env.extraVars, this.req, this.clientAddress, this.host),
           },
           this.env.modifier1 || node.modifier1,
           this.env.modifier2 || node.modifier2,
@@ -212,14 +213,15 @@ export class ProxyExchange implements UpstreamSink, BalancerContext, RequestReco
       connection.write(head);
     }
     this.writeBody(connection);
+    if (this.requestEnded) connection.requestWritten();
   }
 
   private httpHead(node: VhostNode): string {
     let head = `${this.req.method} ${this.target} HTTP/1.1\r\n`;
-    if (this.host === undefined) head += `Host: ${node.address}\r\n`;
+    // No Host field: HTTP/1.0, or the authority of an absolute-form target stands for it.
+    if (headerCount(this.req.rawHeaders, 'host') === 0) head += `Host: ${this.host ?? node.address}\r\n`;
     head += forwardRequestHeaders(this.req.rawHeaders);
-    head += `X-Forwarded-For: ${this.clientAddress}\r\nX-Forwarded-Proto: ${(this.req.socket as TLSSocket).encrypted === true ? 'https' : 'http'}\r\n`;
-    if (this.host !== undefined) head += `X-Forwarded-Host: ${this.host}\r\n`;
+    head += this.env.forwarding.headerLines(this.req, this.clientAddress, this.host);
     if (this.bodyMode === 'chunked') head += 'Transfer-Encoding: chunked\r\n';
     else if (this.bodyMode !== 'none') head += `Content-Length: ${this.contentLength}\r\n`;
     return `${head}\r\n`;
@@ -254,6 +256,7 @@ export class ProxyExchange implements UpstreamSink, BalancerContext, RequestReco
     this.req.on('end', () => {
       this.requestEnded = true;
       if (chunked) this.connection?.write('0\r\n\r\n', 'latin1');
+      this.connection?.requestWritten();
     });
   }
 
@@ -367,6 +370,14 @@ export class ProxyExchange implements UpstreamSink, BalancerContext, RequestReco
     this.done = true;
     this.abortUpstream();
     this.env.exchangeEnded(this, new RouterError('SY_CLIENT_CLOSED', 'client closed the connection'));
+  }
+
+  /**
+   * Ends the exchange from the client side (a body over its limit, a silent or malformed body): a coded
+   * answer if the response head was not sent yet, else the client connection is destroyed.
+   */
+  abort(error: RouterError): void {
+    this.fail(error);
   }
 
   private fail(error: RouterError): void {

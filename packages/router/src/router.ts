@@ -19,7 +19,11 @@ import { type Logger, pino } from 'pino';
 import type { Balancer, BalancerContext } from './balancer.js';
 import { Balancing, type BalancingOptions, type LifecycleState, type RouteExplanation } from './balancing.js';
 import { type CertificateFiles, CertificateStore, type CertificateStoreOptions } from './certificate-store.js';
+import { ClientConnections } from './client-connections.js';
+import { type ClientLimitOptions, type ClientLimits, clientServerOptions, resolveClientLimits } from './client-limits.js';
 import { codeOfError, RouterError, statusForError, type UpstreamError } from './errors.js';
+import { type ForwardingOptions, ForwardingPolicy } from './forwarding-policy.js';
+import { RequestBodyWatch } from './request-body-watch.js';
 import type { ExchangeEnvironment } from './exchange-environment.js';
 import { type HttpsListenerSpec, httpsServerOptions } from './https-listener.js';
 import { formatAddress, parseListenAddress } from './listen-address.js';
@@ -35,7 +39,10 @@ import type { UpstreamTimeouts } from './upstream-connection.js';
 import { UpstreamPool } from './upstream-pool.js';
 import { type HostEntry, type NodeState, STATIC_KEY, type VhostNode, VhostTable } from './vhost-table.js';
 
-export interface RouterOptions {
+/** Client limits and timeouts: client-limits.ts (defaults table); forwarded headers: forwarding-policy.ts. */
+export interface RouterOptions extends ClientLimitOptions, ForwardingOptions {
+  /** Time for a node to send its response head once the request is fully written, ms; 0 = none. Default 60000. */
+  readonly responseHeaderTimeoutMs?: number;
   /** Listen addresses (`host:port`, `:port`, `[::1]:port`). */
   readonly http: readonly string[];
   readonly logger?: Logger;
@@ -53,20 +60,14 @@ export interface RouterOptions {
   readonly serverName?: string;
   /** Extra uwsgi vars. */
   readonly extraVars?: readonly (readonly [string, string])[];
-  /** Time allowed for a client to send the request head, ms. Default 30000. */
-  readonly headersTimeoutMs?: number;
-  /** Idle keep-alive time for client connections, ms. Default 5000. */
-  readonly keepAliveTimeoutMs?: number;
-  /** Time allowed for a whole request (head and body), ms; 0 = none. Default 300000. */
-  readonly requestTimeoutMs?: number;
-  /** Most header fields per request (431 beyond). Default 100. */
-  readonly maxHeaderCount?: number;
   /** Grace period for in-flight requests on close, ms. Default 10000. */
   readonly shutdownGraceMs?: number;
   /** Retry-After seconds on 503. Default 1. */
   readonly retryAfterSeconds?: number;
   /** Default balancer instance; prefer `balancing.balancer` (a name). Default smooth weighted round-robin. */
   readonly balancer?: Balancer;
+  /** Balancer choice, retry budget, outlier ejection, slow start (balancing.ts). */
+  readonly balancing?: BalancingOptions;
   /** HTTPS listeners (HTTP/1.1 over TLS 1.2+, https-listener.ts). Default none. */
   readonly https?: readonly HttpsListenerSpec[];
   /** Default certificate of HTTPS listeners that have none of their own. */
@@ -81,8 +82,6 @@ export interface RouterOptions {
   readonly drainDeadlineMs?: number;
   /** Per-host-key `drainDeadlineMs` overrides, ms. */
   readonly hostDrainDeadlines?: ReadonlyMap<string, number>;
-  /** Balancer choice, retry budget, outlier ejection, slow start (balancing.ts). */
-  readonly balancing?: BalancingOptions;
   /** uWSGI lookup extensions: dotsplit, mountpoints, fallback key (lookup-rules.ts). Default none. */
   readonly lookup?: LookupOptions;
   /** `--http-modifier1/2`: when non-zero, replaces every uwsgi node's modifier (uWSGI semantics). Default 0. */
@@ -101,6 +100,9 @@ export interface RouterStats {
 }
 
 type DrainListener = (key: string, address: string) => void;
+
+/** Error statuses answered with `Connection: close` (the request's bytes cannot be trusted or are unread). */
+const CLOSING_STATUS = new Set([400, 408, 413, 414, 417, 431, 500, 505]);
 
 export class Router implements ExchangeEnvironment, UpgradeEnvironment {
   readonly table: VhostTable;
@@ -122,6 +124,12 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
   readonly extraVars: readonly (readonly [string, string])[];
   readonly modifier1: number;
   readonly modifier2: number;
+  /** Client limits and timeouts (client-limits.ts), resolved once. */
+  readonly limits: ClientLimits;
+  /** Forwarded headers and trusted proxies (forwarding-policy.ts). */
+  readonly forwarding: ForwardingPolicy;
+  /** Client connection count, parse errors, CONNECT (client-connections.ts). */
+  readonly connections: ClientConnections;
   /** Host policies, event log, health hooks, operator writes, request metrics, access log. */
   readonly ops: RouterOperations;
   private readonly options: RouterOptions;
@@ -140,6 +148,8 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
     this.options = options;
     this.logger = (options.logger ?? pino({ enabled: false })).child({ component: 'router' });
     this.clock = options.clock ?? Date.now;
+    // First: the components built below may read the table.
+    this.table = new VhostTable(options.lookup);
     this.balancing = new Balancing({
       lookup: (key) => this.table.get(key),
       runtime: this.runtime,
@@ -149,7 +159,18 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
       ...(options.balancer === undefined ? {} : { defaultBalancer: options.balancer }),
     });
     this.balancer = this.balancing.defaultBalancer;
-    this.timeouts = { connectMs: options.connectTimeoutMs ?? 5000, idleMs: options.upstreamTimeoutMs ?? 60_000 };
+    this.timeouts = {
+      connectMs: options.connectTimeoutMs ?? 5000,
+      idleMs: options.upstreamTimeoutMs ?? 60_000,
+      responseHeaderMs: options.responseHeaderTimeoutMs ?? 60_000,
+    };
+    this.limits = resolveClientLimits(options);
+    this.forwarding = new ForwardingPolicy(options);
+    this.connections = new ClientConnections({
+      maxConnections: this.limits.maxConnections,
+      retryAfterSeconds: options.retryAfterSeconds ?? 1,
+      countError: (code) => this.countError(code),
+    });
     this.pool = new UpstreamPool(this.timeouts);
     this.maxAttempts = options.maxAttempts ?? 3;
     this.maxBufferedBody = options.maxBufferedBody ?? 16 * 1024 * 1024;
@@ -157,7 +178,12 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
     this.extraVars = options.extraVars ?? [];
     this.modifier1 = options.modifier1 ?? 0;
     this.modifier2 = options.modifier2 ?? 0;
-    this.table = new VhostTable(options.lookup);
+    this.ops = new RouterOperations(
+      this,
+      { clock: this.clock, retryAfterSeconds: options.retryAfterSeconds ?? 1 },
+      options.operations,
+    );
+    this.balancing.reportTo(this.ops.health);
     this.tunnels = new TunnelRegistry({
       logger: this.logger,
       ...(options.drainDeadlineMs === undefined ? {} : { drainDeadlineMs: options.drainDeadlineMs }),
@@ -165,12 +191,6 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
     });
     this.certificates = new CertificateStore({ ...options.certificates, logger: this.logger, clock: this.clock });
     this.tunnelIdleMs = options.tunnelIdleTimeoutMs ?? 300_000;
-    this.ops = new RouterOperations(
-      this,
-      { clock: this.clock, retryAfterSeconds: options.retryAfterSeconds ?? 1 },
-      options.operations,
-    );
-    this.balancing.reportTo(this.ops.health);
   }
 
   /** Binds every listener; on any failure closes those already bound and rejects with SY_BIND_FAILED. */
@@ -223,16 +243,7 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
   }
 
   private createServer(tls?: https.ServerOptions): http.Server {
-    const o = this.options;
-    const settings: http.ServerOptions = {
-      insecureHTTPParser: false,
-      requireHostHeader: true,
-      keepAliveTimeout: o.keepAliveTimeoutMs ?? 5000,
-      headersTimeout: o.headersTimeoutMs ?? 30_000,
-      requestTimeout: o.requestTimeoutMs ?? 300_000,
-      connectionsCheckingInterval: 1000,
-      highWaterMark: 64 * 1024,
-    };
+    const settings = clientServerOptions(this.limits);
     // An https.Server is an http.Server over TLS sockets (same events and connection management).
     const server =
       tls === undefined
@@ -242,25 +253,13 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.handleUpgrade(req, socket, head));
     // Keep more fields than we accept so an oversized request is seen (and refused), never truncated.
     server.maxHeadersCount = 2000;
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handleRequest(req, res));
-    server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
-      if (!socket.writable) {
-        socket.destroy();
-        return;
-      }
-      const failure =
-        error.code === 'HPE_HEADER_OVERFLOW'
-          ? new RouterError('SY_HEADERS_TOO_LARGE', 'request head too large')
-          : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-            ? new RouterError('SY_CLIENT_TIMEOUT', 'request not received in time')
-            : new RouterError('SY_BAD_REQUEST', 'malformed request');
-      const status = statusForError(failure);
-      this.countError(failure.code);
-      const body = `{"error":{"code":"${failure.code}","message":"${failure.message}"}}`;
-      socket.end(
-        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nX-Switchyard-Error: ${failure.code}\r\nConnection: close\r\n\r\n${body}`,
-      );
-    });
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handleRequestSafely(req, res, false));
+    // Expect: 100-continue: the 100 is sent only once the request passed every check (no 100 before a 413).
+    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => this.handleRequestSafely(req, res, true));
+    server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) =>
+      this.handleRequestSafely(req, res, false),
+    );
+    this.connections.attach(server, tls !== undefined);
     return server;
   }
 
@@ -282,8 +281,8 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
     if (node === undefined) return;
     const before = this.table.get(node.key);
     this.table.upsert(node);
-    this.tunnels.nodeState(node.key, node.address, node.state);
     this.balancing.nodeUpserted(before, node, algo);
+    this.tunnels.nodeState(node.key, node.address, node.state);
   }
 
   /** Static (`--http-to`) node: serves every Host that matches no virtual host. */
@@ -374,10 +373,30 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
 
   // --- request path -----------------------------------------------------------------------------
 
-  private handleRequest(req: IncomingMessage, res: ServerResponse): void {
+  /** A throw from the request path (a bug) is logged and answered 500 SY_INTERNAL; it never crashes the process. */
+  private handleRequestSafely(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
+    try {
+      this.handleRequest(req, res, expectContinue);
+    } catch (error) {
+      this.logger.error({ err: error, method: req.method, url: req.url }, 'request handler failed');
+      try {
+        this.respondError(req, res, new RouterError('SY_INTERNAL', 'internal error', { cause: error }), undefined);
+      } catch {
+        res.destroy();
+      }
+    }
+  }
+
+  private handleRequest(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
+    // A connection over --max-connections was answered 503 already: nothing on it is served.
+    if (this.connections.isRefused(req.socket)) {
+      res.destroy();
+      return;
+    }
     this.counters.requests++;
     this.active++;
     const startedAt = performance.now();
+    this.connections.track(req, res, (error) => this.respondError(req, res, error, undefined));
     const guarded = this.guard(req);
     if (guarded instanceof RouterError) {
       const bytes = this.respondError(req, res, guarded, undefined);
@@ -410,6 +429,15 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
       this.requestDone();
       return;
     }
+    // Body limits (client-limits.ts): a Content-Length over the limit is refused before dispatch.
+    const maxBody = record?.policy?.maxBodyBytes ?? (this.limits.maxBodySize || Number.POSITIVE_INFINITY);
+    if (guarded.bodyMode === 'length' && guarded.contentLength > maxBody) {
+      const error = new RouterError('SY_BODY_TOO_LARGE', `Content-Length over ${maxBody} bytes`);
+      const bytes = this.respondError(req, res, error, found.entry.key);
+      this.ops.finishLocal(req, found.entry.key, guarded.target, res.statusCode, bytes, error.code, startedAt, record);
+      this.requestDone();
+      return;
+    }
     const remote = req.socket.remoteAddress ?? '';
     this.balancing.requestStarted();
     const exchange = new ProxyExchange(this, {
@@ -424,6 +452,12 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
       startedAt,
       hostRecord: record!, // defined whenever an entry matched
     });
+    const abort = (error: RouterError) => exchange.abort(error);
+    this.connections.track(req, res, abort);
+    if (guarded.bodyMode !== 'none') {
+      new RequestBodyWatch(req, { maxBytes: maxBody, idleMs: this.limits.bodyTimeoutMs }, abort);
+    }
+    if (expectContinue) res.writeContinue();
     exchange.start();
   }
 
@@ -469,7 +503,8 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
       code,
     ];
     if (status === 503) headers.push('Retry-After', String(this.options.retryAfterSeconds ?? 1));
-    if (status === 400 || status === 431 || this.closing !== undefined) headers.push('Connection', 'close');
+    // Errors that may leave request bytes unread, or whose request cannot be trusted, close the connection.
+    if (CLOSING_STATUS.has(status) || this.closing !== undefined) headers.push('Connection', 'close');
     res.writeHead(status, headers);
     res.end(body);
     return Buffer.byteLength(body);
@@ -499,7 +534,7 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
 
   /** The request-guard rules, shared by plain requests and upgrades. */
   guard(req: IncomingMessage): GuardedRequest | RouterError {
-    return guardRequest(req, this.options.maxHeaderCount ?? 100);
+    return guardRequest(req, this.limits);
   }
 
   admitTls(req: IncomingMessage, hostname: string): RouterError | undefined {

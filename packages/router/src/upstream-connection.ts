@@ -41,6 +41,8 @@ export interface UpstreamTimeouts {
   readonly connectMs: number;
   /** Longest silence from the node once connected, ms. */
   readonly idleMs: number;
+  /** Time for the node to send its response head once the request is fully written, ms; absent or 0 = none. */
+  readonly responseHeaderMs?: number;
 }
 
 /** Called when an exchange ends with the connection still usable (HTTP keep-alive). */
@@ -57,6 +59,7 @@ export class UpstreamConnection implements ResponseParserHandler {
   private phase: UpstreamPhase = 'connect';
   private connected = false;
   private head: ResponseHead | undefined;
+  private headerTimer: NodeJS.Timeout | undefined;
   /** Set between a 101's onComplete and the hand-over at the end of the same read. */
   private upgradedSink: UpstreamSink | undefined;
   /** Set by the pool while the connection waits for reuse. */
@@ -122,8 +125,30 @@ export class UpstreamConnection implements ResponseParserHandler {
     this.socket.resume();
   }
 
+  /**
+   * The request is fully written: the node has `responseHeaderMs` to send its final response head,
+   * else the exchange fails with SY_UPSTREAM_TIMEOUT (504 unless the response had started).
+   */
+  requestWritten(): void {
+    const ms = this.timeouts.responseHeaderMs ?? 0;
+    if (ms <= 0 || this.head !== undefined || this.sink === undefined || this.headerTimer !== undefined) return;
+    this.headerTimer = setTimeout(() => {
+      this.headerTimer = undefined;
+      if (this.sink === undefined || this.head !== undefined) return;
+      this.fail(new UpstreamError('SY_UPSTREAM_TIMEOUT', `${this.address} sent no response head within ${ms} ms`, false));
+    }, ms);
+    this.headerTimer.unref();
+  }
+
+  private clearHeaderTimer(): void {
+    if (this.headerTimer === undefined) return;
+    clearTimeout(this.headerTimer);
+    this.headerTimer = undefined;
+  }
+
   /** Drops the connection; the current exchange (if any) gets no further callback. */
   destroy(): void {
+    this.clearHeaderTimer();
     this.sink = undefined;
     this.socket.destroy();
   }
@@ -131,6 +156,7 @@ export class UpstreamConnection implements ResponseParserHandler {
   // --- ResponseParserHandler -------------------------------------------------------------------
 
   onHead(head: ResponseHead): void {
+    this.clearHeaderTimer();
     this.head = head;
     this.sink?.onUpstreamHead(head);
   }
@@ -258,6 +284,7 @@ export class UpstreamConnection implements ResponseParserHandler {
   }
 
   private fail(error: UpstreamError): void {
+    this.clearHeaderTimer();
     const sink = this.sink;
     this.sink = undefined;
     this.reusable = false;

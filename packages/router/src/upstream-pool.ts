@@ -17,7 +17,7 @@ export interface UpstreamPoolOptions extends UpstreamTimeouts {
 
 export class UpstreamPool implements ConnectionOwner {
   private readonly idle = new Map<string, UpstreamConnection[]>();
-  private readonly options: Required<UpstreamPoolOptions>;
+  private readonly options: Required<Omit<UpstreamPoolOptions, 'responseHeaderMs'>> & UpstreamTimeouts;
   private closed = false;
   created = 0;
   reusedCount = 0;

@@ -22,7 +22,11 @@ export class CliError extends Error {
 /** Exit code for an error at startup: 2 for anything the user can fix (options, busy addresses), else 1. */
 export function exitCodeFor(error: unknown): number {
   const code = (error as { code?: unknown } | null)?.code;
-  return code === 'SY_BAD_OPTION' || code === 'SY_BIND_FAILED' || code === 'SY_BAD_CONFIG' || code === 'SY_BAD_KEY'
+  return code === 'SY_BAD_OPTION' ||
+    code === 'SY_BIND_FAILED' ||
+    code === 'SY_BAD_CONFIG' ||
+    code === 'SY_BAD_KEY' ||
+    code === 'SY_BAD_CERTIFICATE'
     ? 2
     : 1;
 }

@@ -124,13 +124,15 @@ const httpsListener = z.string().transform((text, ctx): HttpsListenerConfig => {
 
 const hostCertificate = z.string().transform((text, ctx): readonly [string, CertificatePathsConfig] => {
   const eq = text.indexOf('=');
-  const host = eq < 0 ? undefined : parseHostKey(text.slice(0, eq), { allowWildcard: true });
+  const name = eq < 0 ? '' : text.slice(0, eq);
+  const wildcard = name.startsWith('*.');
+  const host = eq < 0 ? undefined : parseHostKey(wildcard ? name.slice(2) : name);
   const parsed = eq < 0 ? undefined : pair('--https-cert', text.slice(eq + 1));
   if (host === undefined || host.port !== undefined || parsed === undefined || typeof parsed === 'string') {
     ctx.addIssue({ code: 'custom', message: '--https-cert takes HOST=CRT,KEY (HOST a name or *.domain, no port)' });
     return z.NEVER;
   }
-  return [host.key, parsed] as const;
+  return [wildcard ? `*.${host.key}` : host.key, parsed] as const;
 });
 
 const SECS = /^\d+(\.\d+)?$/;
