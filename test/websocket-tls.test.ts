@@ -79,7 +79,7 @@ function echo(ws: WebSocket, text: string): Promise<string> {
 async function servedSubject(port: number, servername: string): Promise<string | undefined> {
   const socket = tls.connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false });
   await once(socket, 'secureConnect');
-  const cn = socket.getPeerCertificate().subject.CN;
+  const cn = String(socket.getPeerCertificate().subject.CN);
   socket.destroy();
   return cn;
 }
