@@ -90,7 +90,9 @@ export function registerAdminApi(app: FastifyInstance, options: AdminApiOptions)
         next: page.next ?? null,
         hosts: page.keys.map((key) => describeHost(router, key, table.get(key), lastAnnounce)),
         static:
-          staticEntry === undefined ? [] : staticEntry.nodes.map((n) => describeNode(router, STATIC_KEY, n, lastAnnounce)),
+          staticEntry === undefined
+            ? []
+            : staticEntry.nodes.map((n) => describeNode(router, STATIC_KEY, n, lastAnnounce)),
       };
     },
   );

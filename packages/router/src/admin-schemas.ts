@@ -16,8 +16,10 @@ const jsonOf = new WeakMap<object, z.ZodType>();
 
 /** The JSON Schema of `schema` for a fastify route, remembered so that validation uses `schema` itself. */
 export function routeSchema(schema: z.ZodType): Record<string, unknown> {
-  const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
-  delete json.$schema;
+  const { $schema: _dialect, ...json } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<
+    string,
+    unknown
+  >;
   jsonOf.set(json, schema);
   return json;
 }

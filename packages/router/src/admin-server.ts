@@ -105,7 +105,9 @@ export class AdminServer {
     });
     app.setNotFoundHandler((request, reply) => {
       reply.code(404).type('application/json');
-      return { error: { code: 'SY_NOT_FOUND', message: `no admin route ${request.method} ${request.url.split('?')[0]}` } };
+      return {
+        error: { code: 'SY_NOT_FOUND', message: `no admin route ${request.method} ${request.url.split('?')[0]}` },
+      };
     });
     // Registered before the auth hook so that `request.ws` is set when the hook runs.
     await app.register(websocket, {

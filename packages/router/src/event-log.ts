@@ -168,7 +168,12 @@ export class EventLog {
       const event = this.ring[s % this.capacity]!;
       if (host === undefined || event.host === host) events.push(event);
     }
-    return { events, truncated: since + 1 < oldest && this.seq > 0, last: this.seq, oldest: Math.min(oldest, this.seq + 1) };
+    return {
+      events,
+      truncated: since + 1 < oldest && this.seq > 0,
+      last: this.seq,
+      oldest: Math.min(oldest, this.seq + 1),
+    };
   }
 
   /** Adds a live listener; returns the function that removes it. */

@@ -93,10 +93,18 @@ export class MetricsExporter {
     let cumulative = 0;
     for (let i = 0; i < DURATION_BUCKETS.length; i++) {
       cumulative += m.durationCounts[i]!;
-      histogram.push({ metricName: 'switchyard_request_duration_seconds_bucket', labels: { le: DURATION_BUCKETS[i]! }, value: cumulative });
+      histogram.push({
+        metricName: 'switchyard_request_duration_seconds_bucket',
+        labels: { le: DURATION_BUCKETS[i]! },
+        value: cumulative,
+      });
     }
     cumulative += m.durationCounts[DURATION_BUCKETS.length]!;
-    histogram.push({ metricName: 'switchyard_request_duration_seconds_bucket', labels: { le: '+Inf' }, value: cumulative });
+    histogram.push({
+      metricName: 'switchyard_request_duration_seconds_bucket',
+      labels: { le: '+Inf' },
+      value: cumulative,
+    });
     histogram.push({ metricName: 'switchyard_request_duration_seconds_sum', value: m.durationSumMs / 1000 });
     histogram.push({ metricName: 'switchyard_request_duration_seconds_count', value: cumulative });
     const upstream: MetricSample[] = [];
@@ -167,7 +175,12 @@ export class MetricsExporter {
         type: 'counter',
         values: [{ value: health.readmissions }],
       },
-      { name: 'switchyard_hosts', help: 'Virtual hosts in the table.', type: 'gauge', values: [{ value: stats.hosts }] },
+      {
+        name: 'switchyard_hosts',
+        help: 'Virtual hosts in the table.',
+        type: 'gauge',
+        values: [{ value: stats.hosts }],
+      },
       { name: 'switchyard_nodes', help: 'Nodes in the table.', type: 'gauge', values: [{ value: stats.nodes }] },
       {
         name: 'switchyard_host_requests_total',

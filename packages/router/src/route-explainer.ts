@@ -72,7 +72,9 @@ export function explainRoute(router: Router, input: ExplainInput): RouteExplanat
       : [policies.peek(parsed.key), policies.peek(parsed.host)].find((r) => r?.policy !== undefined);
   const policy = record?.policy;
   const policyView =
-    policy === undefined ? null : { maintenance: policy.maintenance !== undefined, maxBodyBytes: policy.maxBodyBytes ?? null };
+    policy === undefined
+      ? null
+      : { maintenance: policy.maintenance !== undefined, maxBodyBytes: policy.maxBodyBytes ?? null };
   const maintenance: Outcome | undefined =
     policy?.maintenance === undefined
       ? undefined
@@ -101,7 +103,8 @@ export function explainRoute(router: Router, input: ExplainInput): RouteExplanat
         excluded = `ejected${ejection.reason === undefined ? '' : ` (${ejection.reason})`}${
           ejection.until === undefined ? '' : ` for ${Math.max(0, ejection.until - now)} ms more`
         }`;
-      } else if (node.backup > 0) excluded = `backup level ${node.backup}: used only when lower levels have no live node`;
+      } else if (node.backup > 0)
+        excluded = `backup level ${node.backup}: used only when lower levels have no live node`;
       else excluded = 'not eligible';
     }
     return {

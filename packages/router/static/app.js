@@ -5,7 +5,15 @@
 
 const PAGE = 50;
 const $ = (id) => document.getElementById(id);
-const state = { prefix: '', cursors: [undefined], page: 0, next: null, previous: new Map(), lastAt: 0, rates: new Map() };
+const state = {
+  prefix: '',
+  cursors: [undefined],
+  page: 0,
+  next: null,
+  previous: new Map(),
+  lastAt: 0,
+  rates: new Map(),
+};
 
 function token() {
   return sessionStorage.getItem('switchyard.token') ?? '';
@@ -98,7 +106,11 @@ function nodeLine(host, node) {
     { class: 'node', 'data-node': `${host}|${node.address}`, 'data-state': node.state },
     el('code', {}, node.address),
     el('span', { class: `state ${label}` }, label),
-    el('span', { class: 'muted' }, `${node.source} · w${node.weight} · ${node.inFlight} in flight · ${node.requests} req`),
+    el(
+      'span',
+      { class: 'muted' },
+      `${node.source} · w${node.weight} · ${node.inFlight} in flight · ${node.requests} req`,
+    ),
     el(
       'button',
       {
@@ -109,8 +121,26 @@ function nodeLine(host, node) {
       },
       draining ? 'undrain' : 'drain',
     ),
-    el('button', { class: 'small', type: 'button', 'data-action': 'weight-down', onclick: () => patchNode(host, node.address, { weight: Math.max(1, node.weight - 1) }) }, 'w−'),
-    el('button', { class: 'small', type: 'button', 'data-action': 'weight-up', onclick: () => patchNode(host, node.address, { weight: Math.min(1000, node.weight + 1) }) }, 'w+'),
+    el(
+      'button',
+      {
+        class: 'small',
+        type: 'button',
+        'data-action': 'weight-down',
+        onclick: () => patchNode(host, node.address, { weight: Math.max(1, node.weight - 1) }),
+      },
+      'w−',
+    ),
+    el(
+      'button',
+      {
+        class: 'small',
+        type: 'button',
+        'data-action': 'weight-up',
+        onclick: () => patchNode(host, node.address, { weight: Math.min(1000, node.weight + 1) }),
+      },
+      'w+',
+    ),
   );
 }
 
@@ -134,7 +164,10 @@ let lastSeq;
 function connectEvents() {
   const protocols = ['switchyard.events.v1'];
   if (token() !== '') {
-    const b64 = btoa(unescape(encodeURIComponent(token()))).replaceAll('+', '-').replaceAll('/', '_').replaceAll('=', '');
+    const b64 = btoa(unescape(encodeURIComponent(token())))
+      .replaceAll('+', '-')
+      .replaceAll('/', '_')
+      .replaceAll('=', '');
     protocols.push(`bearer.${b64}`);
   }
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';

@@ -138,18 +138,30 @@ describe('admin API', () => {
     const first = await call(p, 'GET', '/v1/vhosts/etag.test');
     const etag = first.headers.etag as string;
     assert.match(etag, /^"\d+\.\d+"$/);
-    const ok = await call(p, 'PATCH', '/v1/vhosts/etag.test', { body: { maxBodyBytes: 100 }, headers: { 'if-match': etag } });
+    const ok = await call(p, 'PATCH', '/v1/vhosts/etag.test', {
+      body: { maxBodyBytes: 100 },
+      headers: { 'if-match': etag },
+    });
     assert.equal(ok.status, 200);
     assert.notEqual(ok.headers.etag, etag);
-    const stale = await call(p, 'PATCH', '/v1/vhosts/etag.test', { body: { maxBodyBytes: 5 }, headers: { 'if-match': etag } });
+    const stale = await call(p, 'PATCH', '/v1/vhosts/etag.test', {
+      body: { maxBodyBytes: 5 },
+      headers: { 'if-match': etag },
+    });
     assert.equal(stale.status, 412);
     assert.equal(stale.body.error.code, 'SY_VERSION_MISMATCH');
-    const star = await call(p, 'PATCH', '/v1/vhosts/etag.test', { body: { maxBodyBytes: 5 }, headers: { 'if-match': '*' } });
+    const star = await call(p, 'PATCH', '/v1/vhosts/etag.test', {
+      body: { maxBodyBytes: 5 },
+      headers: { 'if-match': '*' },
+    });
     assert.equal(star.status, 200);
     // A change to another host does not make this host's ETag stale.
     const current = star.headers.etag as string;
     rig.router.upsertNode(httpNode('other.test', b.address));
-    const still = await call(p, 'PATCH', '/v1/vhosts/etag.test', { body: { maxBodyBytes: 6 }, headers: { 'if-match': current } });
+    const still = await call(p, 'PATCH', '/v1/vhosts/etag.test', {
+      body: { maxBodyBytes: 6 },
+      headers: { 'if-match': current },
+    });
     assert.equal(still.status, 200);
   });
 
@@ -222,7 +234,13 @@ describe('admin API', () => {
   test('openapi.json is generated from the route schemas', async () => {
     const doc = (await call(rig.adminPort, 'GET', '/openapi.json')).body;
     assert.equal(doc.openapi, '3.1.0');
-    for (const path of ['/v1/vhosts', '/v1/vhosts/{host}', '/v1/vhosts/{host}/nodes/{address}', '/v1/route', '/v1/events']) {
+    for (const path of [
+      '/v1/vhosts',
+      '/v1/vhosts/{host}',
+      '/v1/vhosts/{host}/nodes/{address}',
+      '/v1/route',
+      '/v1/events',
+    ]) {
       assert.ok(doc.paths[path] !== undefined, path);
     }
     const patch = doc.paths['/v1/vhosts/{host}'].patch;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { EventLog, EVENTS_SUBPROTOCOL } from '../src/index.js';
+import { EVENTS_SUBPROTOCOL, EventLog } from '../src/index.js';
 import { ADMIN_TOKEN, type AdminRig, call, startAdminRig } from './admin-support.js';
 
 /** Opens the event stream and collects messages until `count` arrived (or 3 s passed). */

@@ -67,7 +67,8 @@ describe('metrics', () => {
         'OK',
       );
     for (let i = 0; i < 10_000; i++) finish(`h${i}.test`);
-    for (let round = 0; round < 50; round++) for (const busy of ['busy1.test', 'busy2.test', 'busy3.test']) finish(busy);
+    for (let round = 0; round < 50; round++)
+      for (const busy of ['busy1.test', 'busy2.test', 'busy3.test']) finish(busy);
     const m = parseMetrics((await call(rig.adminPort, 'GET', '/metrics')).text);
     const hosts = new Set<string>();
     for (const name of m.keys()) {
@@ -94,7 +95,10 @@ describe('access log', () => {
       await request(rig.httpPort, { host: 'log.test', path: '/a?b=1', method: 'POST', body: 'abc' });
       await request(rig.httpPort, { host: 'nope.test', path: '/z' });
       await log.close();
-      const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      const lines = readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       assert.equal(lines.length, 2);
       const [ok, missing] = lines;
       assert.equal(ok.host, 'log.test');
@@ -196,6 +200,12 @@ describe('vhost pagination', () => {
     assert.deepEqual([...index], [...expected].sort());
     assert.equal(index.size, expected.size);
     const page = index.page({ prefix: 'k12', limit: 5 });
-    assert.deepEqual(page.keys, [...expected].filter((k) => k.startsWith('k12')).sort().slice(0, 5));
+    assert.deepEqual(
+      page.keys,
+      [...expected]
+        .filter((k) => k.startsWith('k12'))
+        .sort()
+        .slice(0, 5),
+    );
   });
 });

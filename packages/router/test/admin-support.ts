@@ -14,11 +14,7 @@ export interface AdminRig {
 }
 
 export async function startAdminRig(
-  options: {
-    tokens?: AdminTokens;
-    router?: Partial<RouterOptions>;
-    admin?: Partial<AdminServerOptions>;
-  } = {},
+  options: { tokens?: AdminTokens; router?: Partial<RouterOptions>; admin?: Partial<AdminServerOptions> } = {},
 ): Promise<AdminRig> {
   const router = new Router({ http: ['127.0.0.1:0'], ...options.router });
   const admin = new AdminServer({
