@@ -537,6 +537,14 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
     return guardRequest(req, this.limits);
   }
 
+  /** Maintenance mode refuses upgrades too: 503 SY_MAINTENANCE (the maintenance page is for browsers). */
+  hostRefusal(entryKey: string | undefined, hostPort: string | undefined, host: string | undefined) {
+    const policy = this.ops.hostRecord(entryKey, hostPort, host)?.policy;
+    return policy?.maintenance === undefined
+      ? undefined
+      : new RouterError('SY_MAINTENANCE', 'the host is in maintenance');
+  }
+
   admitTls(req: IncomingMessage, hostname: string): RouterError | undefined {
     return this.certificates.admit(req, hostname);
   }

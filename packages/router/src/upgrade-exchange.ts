@@ -42,6 +42,12 @@ export interface UpgradeEnvironment extends ExchangeEnvironment {
   guard(req: IncomingMessage): GuardedRequest | RouterError;
   /** Tunnel idle timeout, ms; 0 = none. */
   readonly tunnelIdleMs: number;
+  /** Host policy: an error when the host takes no upgrade now (maintenance mode → SY_MAINTENANCE). */
+  hostRefusal(
+    entryKey: string | undefined,
+    hostPort: string | undefined,
+    host: string | undefined,
+  ): RouterError | undefined;
   /** TLS policy: an error when this connection may not reach `hostname` (client certificate required). */
   admitTls(req: IncomingMessage, hostname: string): RouterError | undefined;
   /** Logs and counts `error`, writes it as a coded response on the raw socket and closes it. */
@@ -62,7 +68,12 @@ export function startUpgrade(env: UpgradeEnvironment, req: IncomingMessage, sock
     return;
   }
   const host = guarded.host;
-  const found = env.table.lookup(host?.host, host?.port === undefined ? undefined : host.key);
+  const found = env.table.lookup(host?.host, host?.port === undefined ? undefined : host.key, guarded.target);
+  const closed = env.hostRefusal(found?.entry.key, host?.key, host?.host);
+  if (closed !== undefined) {
+    reject(closed, found?.entry.key ?? host?.key);
+    return;
+  }
   if (found === undefined) {
     const error =
       host === undefined
@@ -113,6 +124,8 @@ export class UpgradeExchange implements UpstreamSink, BalancerContext {
   private index = 0;
   private attempts = 0;
   private node: VhostNode | undefined;
+  /** env.now() when the current attempt was dispatched (response-head latency). */
+  private attemptStartedAt = 0;
   private connection: UpstreamConnection | undefined;
   private responseStarted = false;
   private tunnel: WebSocketTunnel | undefined;
@@ -150,6 +163,7 @@ export class UpgradeExchange implements UpstreamSink, BalancerContext {
     this.node = node;
     this.attempts++;
     this.env.runtime.begin(this.entry.key, node.address);
+    this.attemptStartedAt = this.env.now();
     const connection = UpstreamConnection.open(node.address, node.target, this.env.timeouts);
     this.connection = connection;
     connection.attach(this, 'GET');
@@ -176,7 +190,12 @@ export class UpgradeExchange implements UpstreamSink, BalancerContext {
             remotePort: this.socket.remotePort ?? 0,
             tls: this.tls,
             contentLength: undefined,
-            extraVars: [['HTTP_UPGRADE', 'websocket'], ['HTTP_CONNECTION', 'Upgrade'], ...this.env.extraVars],
+            extraVars: this.env.forwarding.uwsgiVars(
+              [['HTTP_UPGRADE', 'websocket'], ['HTTP_CONNECTION', 'Upgrade'], ...this.env.extraVars],
+              this.req,
+              this.clientAddress,
+              this.host,
+            ),
           },
           this.env.modifier1 || node.modifier1,
           this.env.modifier2 || node.modifier2,
@@ -197,8 +216,7 @@ export class UpgradeExchange implements UpstreamSink, BalancerContext {
     if (this.host === undefined) head += `Host: ${node.address}\r\n`;
     head += forwardRequestHeaders(this.req.rawHeaders);
     head += 'Connection: Upgrade\r\nUpgrade: websocket\r\n';
-    head += `X-Forwarded-For: ${this.clientAddress}\r\nX-Forwarded-Proto: ${this.tls ? 'https' : 'http'}\r\n`;
-    if (this.host !== undefined) head += `X-Forwarded-Host: ${this.host}\r\n`;
+    head += this.env.forwarding.headerLines(this.req, this.clientAddress, this.host);
     return `${head}\r\n`;
   }
 
@@ -206,6 +224,9 @@ export class UpgradeExchange implements UpstreamSink, BalancerContext {
 
   onUpstreamHead(head: ResponseHead): void {
     if (this.done) return;
+    if (this.node !== undefined) {
+      this.env.nodeResponded(this.entry.key, this.node, head.statusCode, this.env.now() - this.attemptStartedAt);
+    }
     const headers = forwardResponseHeaders(head.rawHeaders, head.framing === 'length' || head.framing === 'none');
     if (head.upgrade) {
       if (headerValue(head.rawHeaders, 'upgrade')?.trim().toLowerCase() !== 'websocket') {
@@ -272,7 +293,12 @@ export class UpgradeExchange implements UpstreamSink, BalancerContext {
     this.endAttempt();
     this.env.nodeFailed(this.entry.key, node, error);
     const canRetry = !this.responseStarted && (phase === 'connect' || (phase === 'request' && this.head.length === 0));
-    if (canRetry && this.index + 1 < this.candidates.length && this.attempts < this.env.maxAttempts) {
+    if (
+      canRetry &&
+      this.index + 1 < this.candidates.length &&
+      this.attempts < this.env.maxAttempts &&
+      this.env.retryAllowed(this.entry.key)
+    ) {
       this.index++;
       this.env.retried(this.entry.key, node);
       this.dispatch();

@@ -125,6 +125,18 @@ describe('WebSocket upgrades', () => {
     assert.equal(r.stats().inFlight, 0, 'refused upgrades are not left in flight');
   });
 
+  test('answers 503 SY_MAINTENANCE to an upgrade for a host in maintenance mode', async () => {
+    const a = await node('a');
+    const { router: r, port } = await router();
+    r.upsertNode(httpNode('app.test', a.address));
+    r.ops.policies.apply('app.test', { maintenance: { enabled: true } });
+    const raw = await rawRequest(port, `GET / HTTP/1.1\r\nHost: app.test\r\nUpgrade: websocket\r\n${UPGRADE}\r\n`);
+    assert.match(raw, /^HTTP\/1\.1 503 /);
+    assert.match(raw, /X-Switchyard-Error: SY_MAINTENANCE/);
+    assert.match(raw, /Retry-After: 1/);
+    assert.equal(a.wss.clients.size, 0);
+  });
+
   test('answers 404 SY_NO_VHOST to an upgrade for an unknown host', async () => {
     const { port } = await router();
     const raw = await rawRequest(port, `GET / HTTP/1.1\r\nHost: nothere.test\r\nUpgrade: websocket\r\n${UPGRADE}\r\n`);
