@@ -183,7 +183,10 @@ describe('WebSocket and TLS through switchyard', () => {
   });
 
   test('keeps established tunnels working while nodes join and leave; new tunnels go to live nodes', async () => {
-    const { app, httpPort, subscriptionPort } = await startApp(['--websocket-drain-deadline', 'churn.test=1.5']);
+    const { app, httpPort, subscriptionPort, adminPort } = await startApp([
+      '--websocket-drain-deadline',
+      'churn.test=1.5',
+    ]);
     cleanups.push(() => app.close());
     const url = `ws://127.0.0.1:${httpPort}/`;
     const a = await wsNode('a', subscriptionPort, 'churn.test');
@@ -233,6 +236,13 @@ describe('WebSocket and TLS through switchyard', () => {
       'a removed once drained',
     );
     onB.terminate();
+    const stats = (await (await fetch(`http://127.0.0.1:${adminPort}/v1/stats`)).json()) as {
+      websockets: { goingAway: { drain: number } };
+    };
+    assert.equal(stats.websockets.goingAway.drain, 5);
+    const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+    assert.match(metrics, /switchyard_websocket_going_away_total\{reason="drain"\} 5/);
+    assert.match(metrics, /switchyard_websockets_open \d+/);
   });
 
   test('installs certificates from signed subscriptions only', async () => {

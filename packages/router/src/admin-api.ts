@@ -238,6 +238,8 @@ export function registerAdminApi(app: FastifyInstance, options: AdminApiOptions)
         bytesOut: m.bytesOut,
       },
       events: { last: router.ops.events.last, listeners: router.ops.events.listenerCount },
+      websockets: router.tunnels.stats(),
+      certificates: { loaded: router.certificates.all().length, loadFailures: router.certificates.loadFailures },
       ...options.stats(),
     };
   });

@@ -119,6 +119,7 @@ export class MetricsExporter {
       perHost.push({ labels: { host: 'other', class: STATUS_CLASSES[i]! }, value: m.otherHostClasses[i]! });
     }
     const health = router.ops.health;
+    const tunnels = router.tunnels.stats();
     return [
       { name: 'switchyard_requests_total', help: 'Responses by status class.', type: 'counter', values: classes },
       {
@@ -183,6 +184,18 @@ export class MetricsExporter {
       },
       { name: 'switchyard_nodes', help: 'Nodes in the table.', type: 'gauge', values: [{ value: stats.nodes }] },
       {
+        name: 'switchyard_websockets_open',
+        help: 'WebSocket tunnels open (each also counts as a request in flight).',
+        type: 'gauge',
+        values: [{ value: tunnels.open }],
+      },
+      {
+        name: 'switchyard_websocket_going_away_total',
+        help: 'WebSocket tunnels the router closed with 1001 Going Away, by reason (shutdown, drain, idle).',
+        type: 'counter',
+        values: Object.entries(tunnels.goingAway).map(([reason, value]) => ({ labels: { reason }, value })),
+      },
+      {
         name: 'switchyard_host_requests_total',
         help: 'Responses by host and status class, for the busiest hosts; the rest under host="other".',
         type: 'counter',
@@ -205,5 +218,7 @@ const FAMILY_NAMES = [
   'switchyard_readmissions_total',
   'switchyard_hosts',
   'switchyard_nodes',
+  'switchyard_websockets_open',
+  'switchyard_websocket_going_away_total',
   'switchyard_host_requests_total',
 ];
