@@ -36,10 +36,11 @@ const HOST = 'bench.test';
 /** Hard ceiling for the whole run: everything is killed past it. */
 const WATCHDOG_MS = 290_000;
 
-type VariantId = 'plain' | 'switchyard' | 'nginx';
+type VariantId = 'plain' | 'switchyard' | 'switchyard-ops' | 'nginx';
 const VARIANT_LABEL: Readonly<Record<VariantId, string>> = {
   plain: 'plain Node (node:http + keep-alive http.Agent)',
   switchyard: 'Switchyard (CLI, 3 static HTTP nodes)',
+  'switchyard-ops': 'Switchyard + access log to a file + GET /metrics every 1 s',
   nginx: 'nginx (1 worker, keepalive upstream)',
 };
 
@@ -104,6 +105,18 @@ if (pinned) pinSelf(1);
 else process.stderr.write('bench: fewer than 2 CPUs or no taskset: running unpinned, numbers are noisier\n');
 
 const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-'));
+/** Proxy port → admin port of switchyard-ops runs. */
+const adminPorts = new Map<number, number>();
+/** Successful /metrics scrapes (switchyard-ops), logged per run to show they happened. */
+let scrapeCount = 0;
+async function scrape(adminPort: number): Promise<void> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${adminPort}/metrics`);
+    if (res.ok && (await res.text()).includes('switchyard_requests_total')) scrapeCount++;
+  } catch {
+    // the proxy may be stopping
+  }
+}
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 /** Starts a fresh proxy of `variant` on a free port; resolves when it answered 2xx with the right body. */
@@ -121,8 +134,12 @@ async function startProxy(variant: VariantId, backendPorts: readonly number[], t
         cpu: PROXY_CPU,
       },
     );
-  } else if (variant === 'switchyard') {
+  } else if (variant === 'switchyard' || variant === 'switchyard-ops') {
     const nodes = backendUrls.flatMap((u) => ['--http-to', u]);
+    // switchyard-ops: the operator surface on (access log to a file, admin on a known port for scrapes).
+    const adminPort = variant === 'switchyard-ops' ? await freePort() : 0;
+    const ops = variant === 'switchyard-ops' ? ['--access-log', join(dir, `access-${tag}.log`)] : [];
+    if (adminPort !== 0) adminPorts.set(port, adminPort);
     child = start(
       'switchyard',
       process.execPath,
@@ -134,7 +151,8 @@ async function startProxy(variant: VariantId, backendPorts: readonly number[], t
         '--subscription-server',
         '127.0.0.1:0',
         '--admin',
-        '127.0.0.1:0',
+        `127.0.0.1:${adminPort}`,
+        ...ops,
       ],
       { cpu: PROXY_CPU },
     );
@@ -178,7 +196,14 @@ async function measure(
     if (warmupS > 0) await runWrk({ ...wrk, durationS: warmupS });
     const cpu0 = cpuSeconds(proxy.pid);
     const core0 = coreTimes(0);
+    // switchyard-ops: a Prometheus scrape every second while wrk runs.
+    const adminPort = adminPorts.get(port);
+    const scrapes = adminPort === undefined ? undefined : setInterval(() => void scrape(adminPort), 1000);
     const result = await runWrk({ ...wrk, durationS });
+    if (scrapes !== undefined) {
+      clearInterval(scrapes);
+      log(`       /metrics scraped ${scrapeCount} times so far`);
+    }
     const cpu = cpuSeconds(proxy.pid) - cpu0;
     const core1 = coreTimes(0);
     const wall = core1.total - core0.total;
@@ -216,10 +241,14 @@ async function main(): Promise<void> {
   }
   void backend.exited.then((code) => log(`bench: backend nginx exited (${code}) ${backend.output().slice(-300)}`));
 
-  const variants = (['plain', 'switchyard', 'nginx'] as const).filter((v) => only.has(v));
+  const variants = (['plain', 'switchyard', 'switchyard-ops', 'nginx'] as const).filter((v) => only.has(v));
   const skipped = new Map<VariantId, string>();
   if (variants.includes('switchyard') && !existsSync(SWITCHYARD_CLI)) {
     skipped.set('switchyard', `${SWITCHYARD_CLI.replace(`${ROOT}/`, '')} is missing (not written or not built yet)`);
+    skipped.set(
+      'switchyard-ops',
+      `${SWITCHYARD_CLI.replace(`${ROOT}/`, '')} is missing (not written or not built yet)`,
+    );
   }
   if (variants.includes('nginx') && !nginxAvailable()) skipped.set('nginx', 'nginx is not installed');
   for (const [v, why] of skipped) log(`bench: skipping ${VARIANT_LABEL[v]}: ${why}`);
