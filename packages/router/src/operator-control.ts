@@ -130,6 +130,16 @@ export class OperatorControl {
     return o?.drained === true && !o.deleting && o.base === 'active';
   }
 
+  /**
+   * Whether a subscribed node reported drained should now leave the registry: it is still in the table as
+   * a draining subscription node and no operator drain holds it (an admin node's drain, or one whose slot
+   * was just given back to its subscription, must not remove the subscription).
+   */
+  releases(key: string, address: string): boolean {
+    const node = this.host.table.node(key, address);
+    return node?.source === 'subscription' && node.state === 'draining' && !this.holds(key, address);
+  }
+
   /** Operator overrides of a node, for the admin API. */
   overrideOf(
     key: string,

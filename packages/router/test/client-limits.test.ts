@@ -152,6 +152,59 @@ describe('slow clients', () => {
     }
   });
 
+  test('a client that stops reading a large response holds the node back: the router buffers a bounded amount', async () => {
+    const size = 128 * 1024 * 1024;
+    let written = 0;
+    const node = http.createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Length': String(size) });
+      const chunk = Buffer.alloc(64 * 1024, 0x62);
+      const pump = () => {
+        while (written < size) {
+          written += chunk.length;
+          if (!res.write(chunk)) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+        res.end();
+      };
+      pump();
+    });
+    await new Promise<void>((r) => node.listen(0, '127.0.0.1', r));
+    const { router, port } = await startRouter();
+    try {
+      router.upsertNode(httpNode('app.test', `127.0.0.1:${(node.address() as net.AddressInfo).port}`));
+      const socket = net.connect(port, '127.0.0.1');
+      await new Promise((r) => socket.once('connect', r));
+      socket.write(`GET /big HTTP/1.1\r\n${H}Connection: close\r\n\r\n`);
+      let received = 0;
+      let reading = false;
+      socket.on('data', (c: Buffer) => {
+        received += c.length;
+        // Read the head, then stop reading until told to.
+        if (!reading) socket.pause();
+      });
+      await new Promise((r) => setTimeout(r, 1000));
+      const stalled = written;
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(written, stalled, 'the node is held back while the client does not read');
+      // Socket buffers on each hop (client, router, node) plus the router's stream buffers: a few MiB.
+      assert.ok(
+        stalled < 32 * 1024 * 1024,
+        `the node wrote ${stalled} bytes of ${size} to a client that reads nothing`,
+      );
+      const done = new Promise<void>((r) => socket.once('close', () => r()));
+      reading = true;
+      socket.resume();
+      await done;
+      assert.ok(received > size, `the whole response arrives once the client reads (${received} bytes)`);
+    } finally {
+      await router.close();
+      node.closeAllConnections();
+      node.close();
+    }
+  });
+
   test('an idle keep-alive connection is closed at the keep-alive timeout, without a response', async () => {
     await withRouter({ keepAliveTimeoutMs: 300 }, async (port) => {
       const result = await rawExchange(port, `GET / HTTP/1.1\r\n${H}\r\n`, { timeoutMs: 3000 });

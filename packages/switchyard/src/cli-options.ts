@@ -23,6 +23,7 @@ import {
   securityConfig,
 } from './subscription-security-options.js';
 import { TLS_OPTIONS, TLS_SCHEMA, type TlsConfig, tlsConfig } from './tls-options.js';
+import { HARDENING_OPTIONS, HARDENING_SCHEMA, type HardeningConfig, hardeningConfig } from './hardening-options.js';
 import {
   COMPAT_ALIASES,
   COMPAT_OPTIONS,
@@ -56,12 +57,14 @@ export interface SwitchyardConfig {
   readonly compat: UwsgiCompatConfig;
   /** Subscription channel security (see subscription-security-options.ts). */
   readonly security: SubscriptionSecurityConfig;
+  /** HTTPS listeners, SNI certificates, WebSocket timeouts (see tls-options.ts). */
+  readonly tls: TlsConfig;
+  /** Client limits, timeouts, forwarded-header trust (see hardening-options.ts). */
+  readonly hardening: HardeningConfig;
   /** Balancer, slow start, retry budget, outlier ejection (see balancing-options.ts). */
   readonly balancing: BalancingConfig;
   /** Admin API tokens, metrics, access log, event log (see operator-options.ts). */
   readonly operator: OperatorConfig;
-  /** HTTPS listeners, SNI certificates, WebSocket timeouts (see tls-options.ts). */
-  readonly tls: TlsConfig;
 }
 
 interface OptionSpec {
@@ -130,9 +133,10 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
   },
   ...COMPAT_OPTIONS,
   ...SECURITY_OPTIONS,
+  ...TLS_OPTIONS,
+  ...HARDENING_OPTIONS,
   ...BALANCING_OPTIONS,
   ...OPERATOR_OPTIONS,
-  ...TLS_OPTIONS,
   help: { type: 'boolean', help: 'show this help' },
   version: { type: 'boolean', help: 'print the version' },
 };
@@ -180,9 +184,10 @@ const schema = z.strictObject({
   'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ...COMPAT_SCHEMA,
   ...SECURITY_SCHEMA,
+  ...TLS_SCHEMA,
+  ...HARDENING_SCHEMA,
   ...BALANCING_SCHEMA,
   ...OPERATOR_SCHEMA,
-  ...TLS_SCHEMA,
   help: z.boolean().optional(),
   version: z.boolean().optional(),
 });
@@ -244,9 +249,10 @@ export function parseCli(argv: readonly string[]): ParsedCli {
     logLevel: v['log-level'],
     compat: compatConfig(v, warnings),
     security: securityConfig(v),
+    tls,
+    hardening: hardeningConfig(v),
     balancing: balancingConfig(v),
     operator: operatorConfig(v, v.admin),
-    tls,
   };
   return { kind: 'run', config: deepFreeze(config), warnings };
 }

@@ -23,6 +23,7 @@ import { OperatorWiring, operatorRouterOptions } from './operator-wiring.js';
 import { SubscriptionCertificates } from './sni-subscriptions.js';
 import { createSubscriptionSecurity } from './subscription-security-wiring.js';
 import { routerTlsOptions } from './tls-options.js';
+import { hardeningRouterOptions } from './hardening-options.js';
 import { type CompatComponents, compatRouterOptions, createCompatComponents } from './uwsgi-compat-wiring.js';
 
 export interface SwitchyardAppOptions {
@@ -40,10 +41,10 @@ export class SwitchyardApp {
   readonly admin: AdminServer;
   /** uWSGI compatibility: `--http-stats` server and `--spawn` workers (uwsgi-compat-wiring.ts). */
   readonly compat: CompatComponents;
-  /** Event log feeds, access log, admin API view of the registry (operator-wiring.ts). */
-  readonly operator: OperatorWiring;
   /** sni_crt/sni_key/sni_ca of verified subscriptions → router certificates (sni-subscriptions.ts). */
   readonly sni: SubscriptionCertificates;
+  /** Event log feeds, access log, admin API view of the registry (operator-wiring.ts). */
+  readonly operator: OperatorWiring;
   private readonly config: SwitchyardConfig;
   private readonly logger: Logger;
   private ready = false;
@@ -66,6 +67,7 @@ export class SwitchyardApp {
       ...compatRouterOptions(config),
       ...operatorRouterOptions(config.operator),
       ...routerTlsOptions(config.tls),
+      ...hardeningRouterOptions(config.hardening),
       // Subscription certificates (and their sni_ca) are accepted only when every packet is signed.
       requestClientCertificates: config.security.signCheck !== undefined || config.security.keys.length > 0,
     });
@@ -140,9 +142,9 @@ export class SwitchyardApp {
       logger,
     });
     this.registry.onEvent((event) => this.applyEvent(event));
-    // An operator-drained node stays registered (held out of rotation): operator-control.ts.
+    // Only a drained subscription leaves the registry; an operator-drained one is held (operator-control.ts).
     this.router.onNodeDrained((key, address) => {
-      if (!this.router.ops.operator.holds(key, address)) this.registry.remove(key, address, 'drained');
+      if (this.router.ops.operator.releases(key, address)) this.registry.remove(key, address, 'drained');
     });
   }
 
