@@ -115,7 +115,17 @@ export class ClientConnections {
 
   /** Records the latest request of a connection and how to abort it (used by the client-error path). */
   track(req: IncomingMessage, res: ServerResponse, abort: (error: RouterError) => void): void {
-    this.active.set(req.socket, { req, res, abort });
+    const socket = req.socket;
+    const entry: ActiveRequest = { req, res, abort };
+    const known = this.active.get(socket);
+    this.active.set(socket, entry);
+    if (known?.req === req) return;
+    // Once both directions are over, an idle keep-alive connection keeps nothing of the request alive.
+    const release = () => {
+      if (req.complete && res.writableFinished && this.active.get(socket)?.req === req) this.active.delete(socket);
+    };
+    res.once('finish', release);
+    req.once('end', release);
   }
 
   /** `tls`: the socket is the raw TCP under a TLS handshake; a refusal cannot be written in clear. */
