@@ -143,6 +143,8 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
   private idleWaiters: (() => void)[] = [];
   private closing: Promise<void> | undefined;
   private started = false;
+  /** The exchange being started, for handleRequestSafely (the request path is synchronous up to there). */
+  private startingExchange: ProxyExchange | undefined;
 
   constructor(options: RouterOptions) {
     this.options = options;
@@ -375,15 +377,26 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
 
   /** A throw from the request path (a bug) is logged and answered 500 SY_INTERNAL; it never crashes the process. */
   private handleRequestSafely(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
+    const counted = this.counters.requests;
     try {
       this.handleRequest(req, res, expectContinue);
     } catch (error) {
       this.logger.error({ err: error, method: req.method, url: req.url }, 'request handler failed');
+      const failure = new RouterError('SY_INTERNAL', 'internal error', { cause: error });
+      const exchange = this.startingExchange;
+      this.startingExchange = undefined;
+      // An exchange ends (and is accounted) once; before one exists, the request is accounted here.
+      if (exchange !== undefined) {
+        exchange.abort(failure);
+        return;
+      }
+      const answered = res.writableEnded || res.destroyed;
       try {
-        this.respondError(req, res, new RouterError('SY_INTERNAL', 'internal error', { cause: error }), undefined);
+        this.respondError(req, res, failure, undefined);
       } catch {
         res.destroy();
       }
+      if (!answered && this.counters.requests > counted) this.requestDone();
     }
   }
 
@@ -458,7 +471,9 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
       new RequestBodyWatch(req, { maxBytes: maxBody, idleMs: this.limits.bodyTimeoutMs }, abort);
     }
     if (expectContinue) res.writeContinue();
+    this.startingExchange = exchange;
     exchange.start();
+    this.startingExchange = undefined;
   }
 
   nodeEnded(key: string, address: string): void {

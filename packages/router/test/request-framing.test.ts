@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import type { Router } from '../src/index.js';
+import type { Balancer, Router } from '../src/index.js';
 import { httpNode, startRouter } from './helpers.js';
 import { type CountingBackend, rawExchange, startCountingBackend, startScriptedNode, until } from './raw-client.js';
 
@@ -213,6 +213,12 @@ const TARGETS: readonly Refusal[] = [
   ['a lowercase method', `get / HTTP/1.1\r\n${H}\r\n`, 400, 'SY_BAD_REQUEST'],
   ['Upgrade: h2c', `GET / HTTP/1.1\r\n${H}Upgrade: h2c\r\n\r\n`, 400, 'SY_BAD_REQUEST'],
   ['h2c among Upgrade tokens', `GET / HTTP/1.1\r\n${H}Upgrade: foo/1, H2C\r\n\r\n`, 400, 'SY_BAD_REQUEST'],
+  [
+    'an h2c upgrade with Connection: Upgrade, HTTP2-Settings',
+    `GET / HTTP/1.1\r\n${H}Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n`,
+    400,
+    'SY_BAD_REQUEST',
+  ],
   ['an HTTP2-Settings field', `GET / HTTP/1.1\r\n${H}HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n`, 400, 'SY_BAD_REQUEST'],
   [
     '101 header fields',
@@ -457,6 +463,41 @@ describe('framing is decoded and re-framed, never forwarded', () => {
     } finally {
       await router.close();
       await node.close();
+    }
+  });
+});
+
+describe('a bug in the request path', () => {
+  test('a throw inside the request path is answered 500 SY_INTERNAL; the router keeps serving and closes promptly', async () => {
+    const backend = await startCountingBackend();
+    let calls = 0;
+    const { router, port } = await startRouter({
+      shutdownGraceMs: 5000,
+      balancer: {
+        name: 'throwing',
+        candidates(entry) {
+          calls++;
+          if (calls === 1) throw new Error('bug');
+          return entry.live;
+        },
+        explain: () => assert.fail('not used'),
+      } as unknown as Balancer,
+    });
+    try {
+      router.upsertNode(httpNode('app.test', backend.address));
+      const failed = await rawExchange(port, `GET / HTTP/1.1\r\n${H}\r\n`, { responses: 1 });
+      assert.deepEqual(
+        failed.responses.map((r) => [r.status, r.code]),
+        [[500, 'SY_INTERNAL']],
+      );
+      const ok = await rawExchange(port, `GET / HTTP/1.1\r\n${H}Connection: close\r\n\r\n`);
+      assert.equal(ok.responses[0]?.status, 200);
+      assert.equal(router.stats().inFlight, 0);
+    } finally {
+      const started = Date.now();
+      await router.close();
+      assert.ok(Date.now() - started < 2000, 'no request left in flight');
+      await backend.close();
     }
   });
 });

@@ -179,6 +179,18 @@ describe('upstream faults after the response head', () => {
     assert.ok(result.elapsedMs < 2000);
   });
 
+  test('informational 1xx heads are consumed and the final response reaches the client', async () => {
+    const result = await throughScriptedNode((s) =>
+      s.end(
+        'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+      ),
+    );
+    assert.deepEqual(
+      result.responses.map((r) => [r.status, r.body.toString()]),
+      [[200, 'ok']],
+    );
+  });
+
   test('a close-delimited body is complete at EOF and re-framed for the client', async () => {
     const result = await throughScriptedNode((s) => s.end('HTTP/1.1 200 OK\r\nX-A: 1\r\n\r\nuntil-eof'));
     assert.equal(result.responses.length, 1);
