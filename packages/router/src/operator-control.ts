@@ -78,6 +78,11 @@ export class OperatorControl {
   private readonly expiries = new Map<string, { key: string; address: string; at: number }>();
   /** Restores a shadowed subscription after its admin twin is removed (set by the composition). */
   restore: (key: string, address: string) => VhostNode | undefined = () => undefined;
+  /**
+   * Removes a deleted subscribed node at its source (set by the composition: the registry, which then
+   * removes it from the table); false when the source does not know it (the node is then removed here).
+   */
+  removeSubscription: (key: string, address: string) => boolean = () => false;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(host: OperatorHost, options: OperatorOptions) {
@@ -266,7 +271,8 @@ export class OperatorControl {
     const o = this.overrides.get(id(key, address));
     if (o === undefined || !o.deleting) return;
     const node = this.host.table.node(key, address);
-    if (node === undefined || node.source === 'subscription') return; // the composition removes it
+    if (node === undefined) return;
+    if (node.source === 'subscription' && this.removeSubscription(key, address)) return;
     this.host.removeNode(key, address);
     this.options.events.record({ type: 'removed', host: key, node: address, source: node.source, reason: 'admin' });
     if (node.source === 'admin') {

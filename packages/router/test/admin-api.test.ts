@@ -112,6 +112,19 @@ describe('admin API', () => {
     assert.equal(missing.body.error.code, 'SY_NO_NODE');
   });
 
+  test('DELETE on a host drains and removes every node and clears its policy', async () => {
+    const p = rig.adminPort;
+    rig.router.upsertNode(httpNode('gone.test', a.address));
+    await call(p, 'POST', '/v1/vhosts/gone.test/nodes', { body: { address: b.address } });
+    await call(p, 'PATCH', '/v1/vhosts/gone.test', { body: { maintenance: { enabled: false }, maxBodyBytes: 10 } });
+    const deleted = await call(p, 'DELETE', '/v1/vhosts/gone.test');
+    assert.equal(deleted.status, 202);
+    assert.equal(deleted.body.draining, 2);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal((await call(p, 'GET', '/v1/vhosts/gone.test')).body.error.code, 'SY_NO_VHOST');
+    assert.equal((await request(rig.httpPort, { host: 'gone.test' })).status, 404);
+  });
+
   test('an admin node with a TTL is drained and removed when the TTL passes', async () => {
     let now = 1_000_000;
     const timed = await startAdminRig({ router: { clock: () => now } });

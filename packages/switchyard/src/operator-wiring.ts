@@ -59,6 +59,7 @@ export class OperatorWiring {
     subscriptions.onDrop((reason, detail, source, key) =>
       events.rejected(reason, detail, `${source.address}:${source.port}`, key),
     );
+    router.ops.operator.removeSubscription = (key, address) => registry.remove(key, address, 'admin');
     router.ops.operator.restore = (key, address) => {
       const node = registry.get(key)?.find((n) => n.address === address);
       return node === undefined ? undefined : parts.toVhostNode(node);
