@@ -174,6 +174,26 @@ describe('forwarded headers', () => {
     });
   });
 
+  test('Forwarded quotes IPv6 peers and host:port; copied values with control bytes are dropped, never forwarded', () => {
+    const policy = new ForwardingPolicy({ trustedProxies: ['::1'], forwardedHeader: true });
+    const req = {
+      socket: {},
+      rawHeaders: ['X-Forwarded-For', '198.51.100.1', 'X-Forwarded-Host', 'a\x01b', 'Forwarded', 'for=192.0.2.1'],
+    } as unknown as http.IncomingMessage;
+    assert.deepEqual(policy.fields(req, '::1', 'app.test:8080'), [
+      ['X-Forwarded-For', '198.51.100.1, ::1'],
+      ['X-Forwarded-Proto', 'http'],
+      ['X-Forwarded-Host', 'app.test:8080'],
+      ['Forwarded', 'for=192.0.2.1, for="[::1]";host="app.test:8080";proto=http'],
+    ]);
+    const untrusted = policy.fields(req, '2001:db8::9', undefined);
+    assert.deepEqual(untrusted, [
+      ['X-Forwarded-For', '2001:db8::9'],
+      ['X-Forwarded-Proto', 'http'],
+      ['Forwarded', 'for="[2001:db8::9]";proto=http'],
+    ]);
+  });
+
   test('trusted blocks match IPv4, IPv4-mapped IPv6 and IPv6 peers; invalid blocks are a SY_BAD_CONFIG', () => {
     const policy = new ForwardingPolicy({ trustedProxies: ['10.0.0.0/8', '2001:db8::/32', '[::1]'] });
     assert.equal(policy.isTrusted('10.9.8.7'), true);

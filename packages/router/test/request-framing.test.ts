@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import type { Balancer, Router } from '../src/index.js';
+import type { Balancer, HostEntry, Router } from '../src/index.js';
 import { httpNode, startRouter } from './helpers.js';
 import { type CountingBackend, rawExchange, startCountingBackend, startScriptedNode, until } from './raw-client.js';
 
@@ -475,7 +475,7 @@ describe('a bug in the request path', () => {
       shutdownGraceMs: 5000,
       balancer: {
         name: 'throwing',
-        candidates(entry) {
+        candidates(entry: HostEntry) {
           calls++;
           if (calls === 1) throw new Error('bug');
           return entry.live;
