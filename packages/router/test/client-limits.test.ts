@@ -55,8 +55,8 @@ describe('slow clients', () => {
       assert.equal(result.responses[0]?.status, 408);
       assert.equal(result.responses[0]?.code, 'SY_CLIENT_TIMEOUT');
       assert.notEqual(result.ending, 'timeout');
-      assert.ok(result.elapsedMs >= 450 && result.elapsedMs < 1200, `cut after ${result.elapsedMs} ms`);
-      assert.ok(Math.max(...latencies) < 300, `fast requests took ${latencies.join(', ')} ms`);
+      assert.ok(result.elapsedMs >= 450 && result.elapsedMs < 2500, `cut after ${result.elapsedMs} ms`);
+      assert.ok(Math.max(...latencies) < 1000, `fast requests took ${latencies.join(', ')} ms`);
       assert.deepEqual(
         backend.heads.map((h) => h.url),
         Array(10).fill('/fast'),
@@ -68,7 +68,7 @@ describe('slow clients', () => {
     await withRouter({ headersTimeoutMs: 300 }, async (port) => {
       const result = await rawExchange(port, '', { timeoutMs: 3000 });
       assert.equal(result.responses[0]?.code, 'SY_CLIENT_TIMEOUT');
-      assert.ok(result.elapsedMs >= 250 && result.elapsedMs < 1000, `cut after ${result.elapsedMs} ms`);
+      assert.ok(result.elapsedMs >= 250 && result.elapsedMs < 2500, `cut after ${result.elapsedMs} ms`);
     });
   });
 
@@ -81,7 +81,7 @@ describe('slow clients', () => {
       assert.equal(result.responses[0]?.status, 408);
       assert.equal(result.responses[0]?.code, 'SY_CLIENT_TIMEOUT');
       assert.equal(result.responses[0]?.headers.connection, 'close');
-      assert.ok(result.elapsedMs >= 250 && result.elapsedMs < 1500, `cut after ${result.elapsedMs} ms`);
+      assert.ok(result.elapsedMs >= 250 && result.elapsedMs < 2500, `cut after ${result.elapsedMs} ms`);
       await until(() => backend.heads.length === 1, 500);
       assert.equal(backend.completed().length, 0);
     });
@@ -101,7 +101,7 @@ describe('slow clients', () => {
       const latencies = await fastLatencies(port, 5);
       const result = await slow;
       assert.equal(result.responses[0]?.code, 'SY_CLIENT_TIMEOUT');
-      assert.ok(Math.max(...latencies) < 300, `fast requests took ${latencies.join(', ')} ms`);
+      assert.ok(Math.max(...latencies) < 1000, `fast requests took ${latencies.join(', ')} ms`);
       assert.equal(backend.completed().filter((h) => h.url === '/up').length, 0);
     });
   });
@@ -213,7 +213,7 @@ describe('slow clients', () => {
         [200],
       );
       assert.equal(result.ending, 'end');
-      assert.ok(result.elapsedMs >= 250 && result.elapsedMs < 1500, `closed after ${result.elapsedMs} ms`);
+      assert.ok(result.elapsedMs >= 250 && result.elapsedMs < 2500, `closed after ${result.elapsedMs} ms`);
     });
   });
 });
@@ -333,7 +333,7 @@ describe('limit configuration', () => {
         ],
       });
       assert.equal(result.responses[0]?.code, 'SY_CLIENT_TIMEOUT');
-      assert.ok(result.elapsedMs < 1500, `cut after ${result.elapsedMs} ms`);
+      assert.ok(result.elapsedMs < 2500, `cut after ${result.elapsedMs} ms`);
     });
   });
 

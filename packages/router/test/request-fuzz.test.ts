@@ -8,7 +8,7 @@
  *  - framing never diverges: the requests the node received completely are a prefix of the reference's
  *    (same method, same target for origin-form, byte-identical body), so the router forwarded nothing
  *    the client did not send and framed each body exactly as its own parser decided.
- * Deterministic per seed (FUZZ_SEED); FUZZ_CASES sets the count (default 1000, about 10 s).
+ * Deterministic per seed (FUZZ_SEED); FUZZ_CASES sets the count (default 800, about 10 s).
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -18,7 +18,7 @@ import { httpNode, startRouter } from './helpers.js';
 import { type RawResult, rawExchange } from './raw-client.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261125);
-const CASES = Number(process.env.FUZZ_CASES ?? 1000);
+const CASES = Number(process.env.FUZZ_CASES ?? 800);
 const LANES = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel'] as const;
 
 /** mulberry32: small, fast, deterministic. */
