@@ -4,42 +4,6 @@ export { EVENTS_SUBPROTOCOL } from './admin-events.js';
 export { AdminServer, type AdminServerOptions } from './admin-server.js';
 export type { LastAnnounce } from './admin-views.js';
 export {
-  type CertificateFiles,
-  type CertificateSource,
-  CertificateStore,
-  type CertificateStoreOptions,
-  type LoadedCertificate,
-} from './certificate-store.js';
-export { ConsistentHash, type HashSource } from './consistent-hash-balancer.js';
-export {
-  EventLog,
-  type EventLogOptions,
-  type EventReplay,
-  type OperatorEvent,
-  type OperatorEventInput,
-  type OperatorEventType,
-} from './event-log.js';
-export { type HostPolicy, type HostPolicyPatch, HostPolicyStore, type HostRecord } from './host-policy.js';
-export type { HttpsListenerSpec } from './https-listener.js';
-export { LeastRequests } from './least-requests-balancer.js';
-export { type MetricFamily, type MetricSample, MetricsExporter } from './metrics-exporter.js';
-export { type EjectionState, type HealthEvent, NodeHealthHooks } from './node-health.js';
-export { type EjectionStatus, type NodePool, NodePools } from './node-pool.js';
-export { type NewNode, type NodePatch, OperatorControl, type ParsedNodeAddress } from './operator-control.js';
-export {
-  type EjectionInfo,
-  OutlierDetector,
-  type OutlierEvent,
-  type OutlierListener,
-  type OutlierOptions,
-} from './outlier-detector.js';
-export { PeakEwmaP2C } from './p2c-ewma-balancer.js';
-export { RetryBudget, type RetryBudgetOptions, type RetryBudgetStats } from './retry-budget.js';
-export { explainRoute, type RouteExplanationView } from './route-explainer.js';
-export { RouterOperations, type RouterOperationsOptions } from './router-operations.js';
-export { SlowStart } from './slow-start.js';
-export { type KeyPage, SortedKeyIndex } from './sorted-key-index.js';
-export {
   type Balancer,
   type BalancerContext,
   type BalancerDeps,
@@ -62,9 +26,28 @@ export {
   type LifecycleState,
   type RouteExplanation,
 } from './balancing.js';
+export {
+  type CertificateFiles,
+  type CertificateSource,
+  CertificateStore,
+  type CertificateStoreOptions,
+  type LoadedCertificate,
+} from './certificate-store.js';
 export { CLIENT_LIMIT_DEFAULTS, type ClientLimitOptions, type ClientLimits } from './client-limits.js';
+export { ConsistentHash, type HashSource } from './consistent-hash-balancer.js';
 export { codeOfError, RouterError, type RouterErrorCode, statusForError, UpstreamError } from './errors.js';
+export {
+  EventLog,
+  type EventLogOptions,
+  type EventReplay,
+  type OperatorEvent,
+  type OperatorEventInput,
+  type OperatorEventType,
+} from './event-log.js';
 export { type ForwardingOptions, ForwardingPolicy, parseCidrBlock } from './forwarding-policy.js';
+export { type HostPolicy, type HostPolicyPatch, HostPolicyStore, type HostRecord } from './host-policy.js';
+export type { HttpsListenerSpec } from './https-listener.js';
+export { LeastRequests } from './least-requests-balancer.js';
 export { formatAddress, type ListenAddress, parseListenAddress } from './listen-address.js';
 export {
   DOTSPLIT_LEVELS,
@@ -72,8 +55,25 @@ export {
   MAX_MOUNT_DEPTH,
   mountDepthOf,
 } from './lookup-rules.js';
+export { type MetricFamily, type MetricSample, MetricsExporter } from './metrics-exporter.js';
+export { type EjectionState, type HealthEvent, NodeHealthHooks } from './node-health.js';
+export { type EjectionStatus, type NodePool, NodePools } from './node-pool.js';
 export { NodeRuntime, type NodeStats } from './node-runtime.js';
+export { type NewNode, type NodePatch, OperatorControl, type ParsedNodeAddress } from './operator-control.js';
+export {
+  type EjectionInfo,
+  OutlierDetector,
+  type OutlierEvent,
+  type OutlierListener,
+  type OutlierOptions,
+} from './outlier-detector.js';
+export { PeakEwmaP2C } from './p2c-ewma-balancer.js';
+export { RetryBudget, type RetryBudgetOptions, type RetryBudgetStats } from './retry-budget.js';
+export { explainRoute, type RouteExplanationView } from './route-explainer.js';
 export { Router, type RouterOptions, type RouterStats } from './router.js';
+export { RouterOperations, type RouterOperationsOptions } from './router-operations.js';
+export { SlowStart } from './slow-start.js';
+export { type KeyPage, SortedKeyIndex } from './sorted-key-index.js';
 export { TunnelRegistry, type TunnelStats } from './tunnel-registry.js';
 export { percentDecodeBytes } from './uwsgi-vars.js';
 export {

@@ -20,18 +20,23 @@ import type { Balancer, BalancerContext } from './balancer.js';
 import { Balancing, type BalancingOptions, type LifecycleState, type RouteExplanation } from './balancing.js';
 import { type CertificateFiles, CertificateStore, type CertificateStoreOptions } from './certificate-store.js';
 import { ClientConnections } from './client-connections.js';
-import { type ClientLimitOptions, type ClientLimits, clientServerOptions, resolveClientLimits } from './client-limits.js';
+import {
+  type ClientLimitOptions,
+  type ClientLimits,
+  clientServerOptions,
+  resolveClientLimits,
+} from './client-limits.js';
 import { codeOfError, RouterError, statusForError, type UpstreamError } from './errors.js';
-import { type ForwardingOptions, ForwardingPolicy } from './forwarding-policy.js';
-import { RequestBodyWatch } from './request-body-watch.js';
 import type { ExchangeEnvironment } from './exchange-environment.js';
+import { type ForwardingOptions, ForwardingPolicy } from './forwarding-policy.js';
 import { type HttpsListenerSpec, httpsServerOptions } from './https-listener.js';
 import { formatAddress, parseListenAddress } from './listen-address.js';
 import type { LookupOptions } from './lookup-rules.js';
 import { NodeRuntime } from './node-runtime.js';
 import { ProxyExchange } from './proxy-exchange.js';
-import { RouterOperations, type RouterOperationsOptions } from './router-operations.js';
+import { RequestBodyWatch } from './request-body-watch.js';
 import { type GuardedRequest, guardRequest } from './request-guard.js';
+import { RouterOperations, type RouterOperationsOptions } from './router-operations.js';
 import { TunnelRegistry } from './tunnel-registry.js';
 import { startUpgrade, type UpgradeEnvironment } from './upgrade-exchange.js';
 import { rawErrorResponse } from './upgrade-request.js';
@@ -421,7 +426,10 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
     const found = this.table.lookup(host?.host, host?.port === undefined ? undefined : host.key, guarded.target);
     // One Map lookup: the host's policy and counters (router-operations.ts).
     const record = this.ops.hostRecord(found?.entry.key, host?.key, host?.host);
-    if (record?.policy !== undefined && this.ops.intercept(req, res, record, guarded.target, guarded.contentLength, startedAt)) {
+    if (
+      record?.policy !== undefined &&
+      this.ops.intercept(req, res, record, guarded.target, guarded.contentLength, startedAt)
+    ) {
       this.requestDone();
       return;
     }
@@ -438,7 +446,16 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
     const refused = host === undefined ? undefined : this.admitTls(req, host.host);
     if (refused !== undefined) {
       const bytes = this.respondError(req, res, refused, found.entry.key);
-      this.ops.finishLocal(req, found.entry.key, guarded.target, res.statusCode, bytes, refused.code, startedAt, record);
+      this.ops.finishLocal(
+        req,
+        found.entry.key,
+        guarded.target,
+        res.statusCode,
+        bytes,
+        refused.code,
+        startedAt,
+        record,
+      );
       this.requestDone();
       return;
     }

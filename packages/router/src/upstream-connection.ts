@@ -135,7 +135,9 @@ export class UpstreamConnection implements ResponseParserHandler {
     this.headerTimer = setTimeout(() => {
       this.headerTimer = undefined;
       if (this.sink === undefined || this.head !== undefined) return;
-      this.fail(new UpstreamError('SY_UPSTREAM_TIMEOUT', `${this.address} sent no response head within ${ms} ms`, false));
+      this.fail(
+        new UpstreamError('SY_UPSTREAM_TIMEOUT', `${this.address} sent no response head within ${ms} ms`, false),
+      );
     }, ms);
     this.headerTimer.unref();
   }

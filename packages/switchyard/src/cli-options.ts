@@ -15,6 +15,7 @@ import {
   balancingConfig,
 } from './balancing-options.js';
 import { CliError } from './errors.js';
+import { HARDENING_OPTIONS, HARDENING_SCHEMA, type HardeningConfig, hardeningConfig } from './hardening-options.js';
 import { OPERATOR_OPTIONS, OPERATOR_SCHEMA, type OperatorConfig, operatorConfig } from './operator-options.js';
 import {
   SECURITY_OPTIONS,
@@ -23,7 +24,6 @@ import {
   securityConfig,
 } from './subscription-security-options.js';
 import { TLS_OPTIONS, TLS_SCHEMA, type TlsConfig, tlsConfig } from './tls-options.js';
-import { HARDENING_OPTIONS, HARDENING_SCHEMA, type HardeningConfig, hardeningConfig } from './hardening-options.js';
 import {
   COMPAT_ALIASES,
   COMPAT_OPTIONS,
