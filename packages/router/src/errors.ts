@@ -65,6 +65,46 @@ export class UpstreamError extends RouterError {
   }
 }
 
+/** Why an upstream response was rejected. Stable identifiers: they label metrics and tests branch on them. */
+export type UpstreamProtocolErrorReason =
+  | 'bad-status-line'
+  | 'bad-version'
+  | 'bad-header-name'
+  | 'bad-header-value'
+  | 'obs-fold'
+  | 'bare-lf'
+  | 'bare-cr'
+  | 'headers-too-large'
+  | 'too-many-headers'
+  | 'cl-and-te'
+  | 'duplicate-content-length'
+  | 'bad-content-length'
+  | 'bad-transfer-encoding'
+  | 'bad-chunk-size'
+  | 'bad-chunk-extension'
+  | 'bad-chunk-terminator'
+  | 'chunk-extension-too-large'
+  | 'trailers-too-large'
+  | 'framing-in-trailers'
+  | 'premature-eof'
+  | 'excess-data';
+
+/**
+ * SY_UPSTREAM_BAD_RESPONSE: the node's response violates HTTP/1.x framing or syntax (502; the connection
+ * must be destroyed, never reused). Source 'router'. Not retryable: the node already received the request.
+ * The response parser (response-parser.ts) throws every reason except 'excess-data', which callers raise
+ * themselves for bytes left over after a complete keep-alive response.
+ */
+export class UpstreamProtocolError extends RouterError {
+  declare readonly code: 'SY_UPSTREAM_BAD_RESPONSE';
+  readonly reason: UpstreamProtocolErrorReason;
+  constructor(reason: UpstreamProtocolErrorReason, message = `malformed upstream response: ${reason}`) {
+    super('SY_UPSTREAM_BAD_RESPONSE', message);
+    this.name = 'UpstreamProtocolError';
+    this.reason = reason;
+  }
+}
+
 const STATUS: Readonly<Record<RouterErrorCode, number>> = {
   SY_BAD_REQUEST: 400,
   SY_BAD_HOST: 400,
@@ -104,10 +144,7 @@ const STATUS: Readonly<Record<RouterErrorCode, number>> = {
 
 /** The HTTP status for an error; anything that is not a RouterError is a 500. */
 export function statusForError(error: unknown): number {
-  if (error instanceof RouterError) return STATUS[error.code];
-  const code = (error as { code?: unknown } | null)?.code;
-  if (code === 'SY_UPSTREAM_BAD_RESPONSE') return 502;
-  return 500;
+  return error instanceof RouterError ? STATUS[error.code] : 500;
 }
 
 /** The permanent code of any error, `SY_INTERNAL` for foreign errors. */

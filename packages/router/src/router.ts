@@ -1,7 +1,8 @@
 /**
- * The HTTP router: `node:http` listeners (several binds), the vhost table, the balancer, upstream pools
- * and the per-request ProxyExchange. Long-lived: constructor does no I/O; `start()` binds every
- * listener or none (SY_BIND_FAILED names the address); `close()` drains and is safe twice.
+ * The HTTP router: the composition of the vhost table, balancing, upstream pools and the request path
+ * (per-request ProxyExchange); listeners are in http-listeners.ts, coded error responses in
+ * error-responder.ts, options in router-options.ts. Long-lived: constructor does no I/O; `start()` binds
+ * every listener or none (SY_BIND_FAILED names the address); `close()` drains and is safe twice.
  *
  * Draining a node: `setNodeState(key, address, 'draining')` stops new picks at once (the next entry has
  * it out of `live`); in-flight requests finish; when the last one for (key, address) ends — or at once
@@ -11,105 +12,39 @@
  * carries `Connection: close`, in-flight requests get `shutdownGraceMs` (default 10 s) to finish, then
  * the remaining connections are closed.
  */
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import os from 'node:os';
 import { type Logger, pino } from 'pino';
 import type { Balancer, BalancerContext } from './balancer.js';
-import { Balancing, type BalancingOptions, type LifecycleState, type RouteExplanation } from './balancing.js';
-import { type CertificateFiles, CertificateStore, type CertificateStoreOptions } from './certificate-store.js';
+import { Balancing, type LifecycleState, type RouteExplanation } from './balancing.js';
+import { CertificateStore } from './certificate-store.js';
 import { ClientConnections } from './client-connections.js';
-import {
-  type ClientLimitOptions,
-  type ClientLimits,
-  clientServerOptions,
-  resolveClientLimits,
-} from './client-limits.js';
-import { codeOfError, RouterError, statusForError, type UpstreamError } from './errors.js';
+import { type ClientLimits, resolveClientLimits } from './client-limits.js';
+import { ErrorResponder } from './error-responder.js';
+import { RouterError, type UpstreamError } from './errors.js';
 import type { ExchangeEnvironment } from './exchange-environment.js';
-import { type ForwardingOptions, ForwardingPolicy } from './forwarding-policy.js';
-import { type HttpsListenerSpec, httpsServerOptions } from './https-listener.js';
-import { formatAddress, parseListenAddress } from './listen-address.js';
-import type { LookupOptions } from './lookup-rules.js';
+import { ForwardingPolicy } from './forwarding-policy.js';
+import type { HostRecord } from './host-policy.js';
+import { HttpListeners, type ListenerHandler } from './http-listeners.js';
 import { NodeRuntime } from './node-runtime.js';
 import { ProxyExchange } from './proxy-exchange.js';
 import { RequestBodyWatch } from './request-body-watch.js';
 import { type GuardedRequest, guardRequest } from './request-guard.js';
-import { RouterOperations, type RouterOperationsOptions } from './router-operations.js';
+import { RouterOperations } from './router-operations.js';
+import type { RouterOptions, RouterStats } from './router-options.js';
 import { TunnelRegistry } from './tunnel-registry.js';
 import { startUpgrade, type UpgradeEnvironment } from './upgrade-exchange.js';
-import { rawErrorResponse } from './upgrade-request.js';
 import type { UpstreamTimeouts } from './upstream-connection.js';
 import { UpstreamPool } from './upstream-pool.js';
 import { type HostEntry, type NodeState, STATIC_KEY, type VhostNode, VhostTable } from './vhost-table.js';
 
-/** Client limits and timeouts: client-limits.ts (defaults table); forwarded headers: forwarding-policy.ts. */
-export interface RouterOptions extends ClientLimitOptions, ForwardingOptions {
-  /** Time for a node to send its response head once the request is fully written, ms; 0 = none. Default 60000. */
-  readonly responseHeaderTimeoutMs?: number;
-  /** Listen addresses (`host:port`, `:port`, `[::1]:port`). */
-  readonly http: readonly string[];
-  readonly logger?: Logger;
-  /** ms clock, injected for tests. Default Date.now. */
-  readonly clock?: () => number;
-  /** Upstream connect timeout, ms. Default 5000. */
-  readonly connectTimeoutMs?: number;
-  /** Longest upstream silence once connected (waiting for the response or between body bytes), ms. Default 60000. */
-  readonly upstreamTimeoutMs?: number;
-  /** Most nodes one request may try. Default 3 (as uWSGI). */
-  readonly maxAttempts?: number;
-  /** Largest chunked body buffered for a uwsgi node, bytes. Default 16 MiB. */
-  readonly maxBufferedBody?: number;
-  /** SERVER_NAME for uwsgi nodes. Default: this machine's hostname (as uWSGI). */
-  readonly serverName?: string;
-  /** Extra uwsgi vars. */
-  readonly extraVars?: readonly (readonly [string, string])[];
-  /** Grace period for in-flight requests on close, ms. Default 10000. */
-  readonly shutdownGraceMs?: number;
-  /** Retry-After seconds on 503. Default 1. */
-  readonly retryAfterSeconds?: number;
-  /** Default balancer instance; prefer `balancing.balancer` (a name). Default smooth weighted round-robin. */
-  readonly balancer?: Balancer;
-  /** Balancer choice, retry budget, outlier ejection, slow start (balancing.ts). */
-  readonly balancing?: BalancingOptions;
-  /** HTTPS listeners (HTTP/1.1 over TLS 1.2+, https-listener.ts). Default none. */
-  readonly https?: readonly HttpsListenerSpec[];
-  /** Default certificate of HTTPS listeners that have none of their own. */
-  readonly defaultCertificate?: CertificateFiles;
-  /** Per-host SNI certificates (options, directory); subscriptions add theirs via `router.certificates`. */
-  readonly certificates?: CertificateStoreOptions;
-  /** Ask every HTTPS client for a certificate (needed when subscriptions may bring an `sni_ca`). Default false. */
-  readonly requestClientCertificates?: boolean;
-  /** WebSocket tunnel idle timeout (no byte either way), ms; 0 = none. Default 300000. */
-  readonly tunnelIdleTimeoutMs?: number;
-  /** How long a draining node's WebSocket tunnels keep running before 1001 Going Away, ms. Default 30000. */
-  readonly drainDeadlineMs?: number;
-  /** Per-host-key `drainDeadlineMs` overrides, ms. */
-  readonly hostDrainDeadlines?: ReadonlyMap<string, number>;
-  /** uWSGI lookup extensions: dotsplit, mountpoints, fallback key (lookup-rules.ts). Default none. */
-  readonly lookup?: LookupOptions;
-  /** `--http-modifier1/2`: when non-zero, replaces every uwsgi node's modifier (uWSGI semantics). Default 0. */
-  readonly modifier1?: number;
-  readonly modifier2?: number;
-  /** Operator surface: per-host policies, event log, metrics top-N, balancer catalog (router-operations.ts). */
-  readonly operations?: RouterOperationsOptions;
-}
-
-export interface RouterStats {
-  requests: number;
-  responses: number;
-  errors: Record<string, number>;
-  retries: number;
-  upstreamFailures: number;
-}
+/** Re-exported: the options and counters, in router-options.ts, stay importable from here. */
+export type { RouterOptions, RouterStats } from './router-options.js';
 
 type DrainListener = (key: string, address: string) => void;
 
-/** Error statuses answered with `Connection: close` (the request's bytes cannot be trusted or are unread). */
-const CLOSING_STATUS = new Set([400, 408, 413, 414, 417, 431, 500, 505]);
-
-export class Router implements ExchangeEnvironment, UpgradeEnvironment {
+export class Router implements ExchangeEnvironment, UpgradeEnvironment, ListenerHandler {
   readonly table: VhostTable;
   /** Open WebSocket tunnels and their drain deadlines. */
   readonly tunnels: TunnelRegistry;
@@ -140,10 +75,13 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
   private readonly options: RouterOptions;
   private readonly logger: Logger;
   private readonly clock: () => number;
-  private readonly servers: http.Server[] = [];
-  private readonly tlsServers = new WeakSet<http.Server>();
+  /** Coded error responses and their counts by code (error-responder.ts). */
+  private readonly errorResponder: ErrorResponder;
+  /** HTTP and HTTPS client listeners (http-listeners.ts). */
+  private readonly listeners: HttpListeners;
   private readonly drainListeners: DrainListener[] = [];
-  private readonly counters: RouterStats = { requests: 0, responses: 0, errors: {}, retries: 0, upstreamFailures: 0 };
+  /** `errors` is the ErrorResponder's count table (the same object). */
+  private readonly counters: RouterStats;
   private active = 0;
   private idleWaiters: (() => void)[] = [];
   private closing: Promise<void> | undefined;
@@ -155,6 +93,9 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
     this.options = options;
     this.logger = (options.logger ?? pino({ enabled: false })).child({ component: 'router' });
     this.clock = options.clock ?? Date.now;
+    const retryAfterSeconds = options.retryAfterSeconds ?? 1;
+    this.errorResponder = new ErrorResponder({ logger: this.logger, retryAfterSeconds, router: this });
+    this.counters = { requests: 0, responses: 0, errors: this.errorResponder.counts, retries: 0, upstreamFailures: 0 };
     // First: the components built below may read the table.
     this.table = new VhostTable(options.lookup);
     this.balancing = new Balancing({
@@ -175,8 +116,8 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
     this.forwarding = new ForwardingPolicy(options);
     this.connections = new ClientConnections({
       maxConnections: this.limits.maxConnections,
-      retryAfterSeconds: options.retryAfterSeconds ?? 1,
-      countError: (code) => this.countError(code),
+      retryAfterSeconds,
+      countError: (code) => this.errorResponder.count(code),
     });
     this.pool = new UpstreamPool(this.timeouts);
     this.maxAttempts = options.maxAttempts ?? 3;
@@ -185,11 +126,7 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
     this.extraVars = options.extraVars ?? [];
     this.modifier1 = options.modifier1 ?? 0;
     this.modifier2 = options.modifier2 ?? 0;
-    this.ops = new RouterOperations(
-      this,
-      { clock: this.clock, retryAfterSeconds: options.retryAfterSeconds ?? 1 },
-      options.operations,
-    );
+    this.ops = new RouterOperations(this, { clock: this.clock, retryAfterSeconds }, options.operations);
     this.balancing.reportTo(this.ops.health);
     this.tunnels = new TunnelRegistry({
       logger: this.logger,
@@ -198,6 +135,17 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
     });
     this.certificates = new CertificateStore({ ...options.certificates, logger: this.logger, clock: this.clock });
     this.tunnelIdleMs = options.tunnelIdleTimeoutMs ?? 300_000;
+    this.listeners = new HttpListeners({
+      http: options.http,
+      https: options.https,
+      defaultCertificate: options.defaultCertificate,
+      requestClientCertificates: options.requestClientCertificates === true,
+      certificates: this.certificates,
+      limits: this.limits,
+      connections: this.connections,
+      handler: this,
+      logger: this.logger,
+    });
   }
 
   /** Binds every listener; on any failure closes those already bound and rejects with SY_BIND_FAILED. */
@@ -205,79 +153,17 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
     if (this.started) return;
     this.started = true;
     this.ops.operator.start();
-    const parse = (text: string) => {
-      const parsed = parseListenAddress(text);
-      if (parsed === undefined) throw new RouterError('SY_BAD_CONFIG', `invalid listen address "${text}"`);
-      return parsed;
-    };
-    const binds = this.options.http.map((text) => ({
-      bind: parse(text),
-      tls: undefined as https.ServerOptions | undefined,
-    }));
-    if (this.options.https !== undefined && this.options.https.length > 0) {
-      await this.certificates.start();
-      const requestCerts = this.options.requestClientCertificates === true;
-      for (const spec of this.options.https) {
-        const tls = await httpsServerOptions(spec, this.options.defaultCertificate, this.certificates, requestCerts);
-        binds.push({ bind: parse(spec.address), tls });
-      }
-    }
-    for (const { bind, tls } of binds) {
-      const server = this.createServer(tls);
-      try {
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen({ host: bind.host, port: bind.port, backlog: 4096 }, () => {
-            server.off('error', reject);
-            resolve();
-          });
-        });
-      } catch (error) {
-        await this.closeServers();
-        const code = (error as NodeJS.ErrnoException).code ?? 'error';
-        throw new RouterError(
-          'SY_BIND_FAILED',
-          `cannot listen on ${formatAddress(bind.host, bind.port)} (${tls === undefined ? '--http' : '--https'}): ${code}`,
-          {
-            cause: error,
-          },
-        );
-      }
-      server.on('error', (error) => this.logger.error({ err: error }, 'listener error'));
-      this.servers.push(server);
-    }
-    this.logger.info({ listen: this.addresses().map((a) => formatAddress(a.address, a.port)) }, 'router listening');
-  }
-
-  private createServer(tls?: https.ServerOptions): http.Server {
-    const settings = clientServerOptions(this.limits);
-    // An https.Server is an http.Server over TLS sockets (same events and connection management).
-    const server =
-      tls === undefined
-        ? http.createServer(settings)
-        : (https.createServer({ ...settings, ...tls }) as unknown as http.Server);
-    if (tls !== undefined) this.tlsServers.add(server);
-    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.handleUpgrade(req, socket, head));
-    // Keep more fields than we accept so an oversized request is seen (and refused), never truncated.
-    server.maxHeadersCount = 2000;
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handleRequestSafely(req, res, false));
-    // Expect: 100-continue: the 100 is sent only once the request passed every check (no 100 before a 413).
-    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => this.handleRequestSafely(req, res, true));
-    server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) =>
-      this.handleRequestSafely(req, res, false),
-    );
-    this.connections.attach(server, tls !== undefined);
-    return server;
+    await this.listeners.start();
   }
 
   /** Bound plain-HTTP listener addresses. */
   addresses(): AddressInfo[] {
-    return this.servers.filter((s) => !this.tlsServers.has(s)).map((s) => s.address() as AddressInfo);
+    return this.listeners.addresses();
   }
 
   /** Bound HTTPS listener addresses. */
   httpsAddresses(): AddressInfo[] {
-    return this.servers.filter((s) => this.tlsServers.has(s)).map((s) => s.address() as AddressInfo);
+    return this.listeners.httpsAddresses();
   }
 
   // --- table management (called by the composition: subscriptions, static nodes, admin) --------
@@ -380,8 +266,11 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
 
   // --- request path -----------------------------------------------------------------------------
 
-  /** A throw from the request path (a bug) is logged and answered 500 SY_INTERNAL; it never crashes the process. */
-  private handleRequestSafely(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
+  /**
+   * Listener entry point (http-listeners.ts). A throw from the request path (a bug) is logged and answered
+   * 500 SY_INTERNAL; it never crashes the process.
+   */
+  handleRequestSafely(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
     const counted = this.counters.requests;
     try {
       this.handleRequest(req, res, expectContinue);
@@ -417,9 +306,7 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
     this.connections.track(req, res, (error) => this.respondError(req, res, error, undefined));
     const guarded = this.guard(req);
     if (guarded instanceof RouterError) {
-      const bytes = this.respondError(req, res, guarded, undefined);
-      this.ops.finishLocal(req, undefined, req.url ?? '', res.statusCode, bytes, guarded.code, startedAt, undefined);
-      this.requestDone();
+      this.refuse(req, res, guarded, undefined, req.url ?? '', startedAt, undefined);
       return;
     }
     const host = guarded.host;
@@ -438,34 +325,19 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
         host === undefined
           ? new RouterError('SY_BAD_HOST', 'request has no Host')
           : new RouterError('SY_NO_VHOST', `no virtual host for ${host.key}`);
-      const bytes = this.respondError(req, res, error, host?.key);
-      this.ops.finishLocal(req, host?.key, guarded.target, res.statusCode, bytes, error.code, startedAt, undefined);
-      this.requestDone();
+      this.refuse(req, res, error, host?.key, guarded.target, startedAt, undefined);
       return;
     }
     const refused = host === undefined ? undefined : this.admitTls(req, host.host);
     if (refused !== undefined) {
-      const bytes = this.respondError(req, res, refused, found.entry.key);
-      this.ops.finishLocal(
-        req,
-        found.entry.key,
-        guarded.target,
-        res.statusCode,
-        bytes,
-        refused.code,
-        startedAt,
-        record,
-      );
-      this.requestDone();
+      this.refuse(req, res, refused, found.entry.key, guarded.target, startedAt, record);
       return;
     }
     // Body limits (client-limits.ts): a Content-Length over the limit is refused before dispatch.
     const maxBody = record?.policy?.maxBodyBytes ?? (this.limits.maxBodySize || Number.POSITIVE_INFINITY);
     if (guarded.bodyMode === 'length' && guarded.contentLength > maxBody) {
       const error = new RouterError('SY_BODY_TOO_LARGE', `Content-Length over ${maxBody} bytes`);
-      const bytes = this.respondError(req, res, error, found.entry.key);
-      this.ops.finishLocal(req, found.entry.key, guarded.target, res.statusCode, bytes, error.code, startedAt, record);
-      this.requestDone();
+      this.refuse(req, res, error, found.entry.key, guarded.target, startedAt, record);
       return;
     }
     const remote = req.socket.remoteAddress ?? '';
@@ -493,6 +365,21 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
     this.startingExchange = undefined;
   }
 
+  /** Answers a request the router refuses itself (coded error), accounts it in the access log and metrics, ends it. */
+  private refuse(
+    req: IncomingMessage,
+    res: ServerResponse,
+    error: RouterError,
+    hostKey: string | undefined,
+    target: string,
+    startedAt: number,
+    record: HostRecord | undefined,
+  ): void {
+    const bytes = this.respondError(req, res, error, hostKey);
+    this.ops.finishLocal(req, hostKey, target, res.statusCode, bytes, error.code, startedAt, record);
+    this.requestDone();
+  }
+
   nodeEnded(key: string, address: string): void {
     if (this.runtime.end(key, address) === 0 && this.table.node(key, address)?.state === 'draining') {
       this.emitDrainedIfIdle(key, address);
@@ -512,38 +399,9 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
     this.counters.retries++;
   }
 
-  /** Writes the coded error response; returns the body bytes written (0 when the response had begun). */
+  /** Writes the coded error response (error-responder.ts); returns the body bytes written (0 when the response had begun). */
   respondError(req: IncomingMessage, res: ServerResponse, error: RouterError, hostKey: string | undefined): number {
-    const code = codeOfError(error);
-    this.countError(code);
-    this.logger.warn(
-      { code, host: hostKey ?? req.headers.host, method: req.method, url: req.url, client: req.socket.remoteAddress },
-      error.message,
-    );
-    if (res.headersSent || res.destroyed) {
-      res.destroy();
-      return 0;
-    }
-    const status = statusForError(error);
-    const body = JSON.stringify({ error: { code, message: error.message } });
-    const headers: string[] = [
-      'Content-Type',
-      'application/json',
-      'Content-Length',
-      String(Buffer.byteLength(body)),
-      'X-Switchyard-Error',
-      code,
-    ];
-    if (status === 503) headers.push('Retry-After', String(this.options.retryAfterSeconds ?? 1));
-    // Errors that may leave request bytes unread, or whose request cannot be trusted, close the connection.
-    if (CLOSING_STATUS.has(status) || this.closing !== undefined) headers.push('Connection', 'close');
-    res.writeHead(status, headers);
-    res.end(body);
-    return Buffer.byteLength(body);
-  }
-
-  private countError(code: string): void {
-    this.counters.errors[code] = (this.counters.errors[code] ?? 0) + 1;
+    return this.errorResponder.respond(req, res, error, hostKey);
   }
 
   exchangeEnded(exchange: ProxyExchange, error: RouterError | undefined): void {
@@ -553,7 +411,8 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
 
   // --- upgrades and TLS policy (upgrade-exchange.ts, certificate-store.ts) ---------------------------
 
-  private handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+  /** Listener entry point (http-listeners.ts) for `Upgrade` requests. */
+  handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     this.counters.requests++;
     this.active++;
     if (this.closing !== undefined) {
@@ -582,20 +441,7 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
   }
 
   rejectUpgrade(req: IncomingMessage, socket: Socket, error: RouterError, hostKey: string | undefined): void {
-    const code = codeOfError(error);
-    this.countError(code);
-    this.logger.warn(
-      { code, host: hostKey ?? req.headers.host, method: req.method, url: req.url, client: socket.remoteAddress },
-      error.message,
-    );
-    if (!socket.writable) {
-      socket.destroy();
-      return;
-    }
-    const status = statusForError(error);
-    socket.end(
-      rawErrorResponse(status, code, error.message, status === 503 ? (this.options.retryAfterSeconds ?? 1) : undefined),
-    );
+    this.errorResponder.rejectUpgrade(req, socket, error, hostKey);
   }
 
   upgradeEnded(_error: RouterError | undefined): void {
@@ -611,7 +457,7 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
     this.counters.responses++;
     this.active--;
     if (this.closing !== undefined) {
-      for (const server of this.servers) server.closeIdleConnections();
+      this.listeners.closeIdleConnections();
       if (this.active === 0) {
         const waiters = this.idleWaiters;
         this.idleWaiters = [];
@@ -628,8 +474,8 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
   }
 
   private async shutdown(): Promise<void> {
-    const closed = this.closeServers();
-    for (const server of this.servers) server.closeIdleConnections();
+    const closed = this.listeners.close();
+    this.listeners.closeIdleConnections();
     this.tunnels.goingAwayAll();
     if (this.active > 0) {
       const grace = this.options.shutdownGraceMs ?? 10_000;
@@ -641,20 +487,12 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment {
         });
       });
     }
-    for (const server of this.servers) server.closeAllConnections();
+    this.listeners.closeAllConnections();
     await closed;
     this.pool.close();
     this.ops.operator.close();
     this.tunnels.close();
     this.certificates.close();
     this.logger.info('router closed');
-  }
-
-  private closeServers(): Promise<void> {
-    return Promise.all(
-      this.servers.map(
-        (server) => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve())),
-      ),
-    ).then(() => undefined);
   }
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { RouterError, statusForError } from '../src/errors.js';
 import {
   type ResponseHead,
   ResponseParser,
@@ -660,6 +661,8 @@ describe('ResponseParser: framing and rejections', () => {
     assert.equal(error.retryable, false);
     assert.equal(error.reason, 'excess-data');
     assert.equal(error.name, 'UpstreamProtocolError');
+    assert.ok(error instanceof RouterError);
+    assert.equal(statusForError(error), 502);
   });
 
   test('invalid options are refused', () => {
