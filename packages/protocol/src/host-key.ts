@@ -28,7 +28,6 @@ export interface HostKeyOptions {
 /** Largest accepted key (`host:port`) in bytes; uWSGI's limit is 255 too. */
 export const MAX_HOST_KEY_LENGTH = 255;
 
-const LABEL_CHAR = /^[a-z0-9_-]+$/;
 const IPV6_BODY = /^[0-9a-f:.]+$/;
 
 /** Parses and normalises `input`; undefined when it is not a valid `host[:port]`. */
@@ -74,12 +73,24 @@ export function parseHostKey(input: string, options: HostKeyOptions = {}): HostK
 }
 
 function isDnsName(host: string, allowWildcard: boolean): boolean {
-  let name = host;
-  if (allowWildcard && name.charCodeAt(0) === 0x2e /* . */) name = name.slice(1);
-  if (name.length === 0 || name.length > 253) return false;
-  const labels = name.split('.');
-  for (const label of labels) {
-    if (label.length === 0 || label.length > 63 || !LABEL_CHAR.test(label)) return false;
+  // Labels of [a-z0-9_-], 1..63 each, 1..253 in all (after an optional wildcard dot), as one scan.
+  const start = allowWildcard && host.charCodeAt(0) === 0x2e /* . */ ? 1 : 0;
+  const length = host.length - start;
+  if (length === 0 || length > 253) return false;
+  let label = 0;
+  for (let i = start; i < host.length; i++) {
+    const c = host.charCodeAt(i);
+    if (c === 0x2e /* . */) {
+      if (label === 0) return false;
+      label = 0;
+      continue;
+    }
+    const ok =
+      (c >= 0x61 && c <= 0x7a) /* a-z */ ||
+      (c >= 0x30 && c <= 0x39) /* 0-9 */ ||
+      c === 0x2d /* - */ ||
+      c === 0x5f; /* _ */
+    if (!ok || ++label > 63) return false;
   }
-  return true;
+  return label > 0;
 }

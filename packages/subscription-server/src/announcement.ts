@@ -9,13 +9,16 @@
  *  3. `address`: absent or empty → missing-address; invalid (see upstream-target.ts) → bad-address
  *  4. every other known field (zod schema below)                              → bad-field
  * Unknown fields are kept in `extra` and otherwise ignored (uWSGI ignores them too; newer clients send
- * keys such as `inactive` that no server parses).
+ * keys such as `inactive` that no server parses). Without unknown fields `extra` is one shared frozen
+ * empty object (a frozen null-prototype object costs V8 a map of its own, ~500 bytes).
+ *
+ * The rules of step 4 are specified by the zod schema in announcement-schema.ts and checked here by
+ * hand, in the schema's field order: this runs once per datagram (see that file for why).
  *
  * An empty value counts as an absent field for every optional field: uWSGI tests the value length
  * (`if (usr->proto_len)`), and `atoi("")` is 0, so `weight=` means the default.
  */
 import { parseHostKey, parseMountpointKey, type SubscriptionPacket } from '@switchyard/protocol';
-import { z } from 'zod';
 import type { DropReason } from './errors.js';
 import { parseNodeAddress } from './upstream-target.js';
 
@@ -72,116 +75,204 @@ export type AnnouncementResult =
 /** Largest accepted key in bytes (uWSGI's buffer; a longer key would create an unreachable pool). */
 export const MAX_KEY_BYTES = 255;
 
+/** `extra` of every announcement without unknown fields. */
+export const EMPTY_EXTRA: Readonly<Record<string, string>> = Object.freeze(Object.create(null));
+
 const MAX_UINT32 = 0xffff_ffff;
-
-/** ASCII decimal (digits only: no sign, no spaces, no exponent) in 0..max. */
-function decimal(max: number) {
-  return z
-    .string()
-    .regex(/^[0-9]{1,16}$/, 'not an ASCII decimal integer')
-    .transform(Number)
-    .pipe(z.number().int().min(0).max(max));
-}
-
-/** A free-form string of at most `max` UTF-8 bytes. */
-function bytes(max: number) {
-  return z.string().refine((s) => Buffer.byteLength(s, 'utf8') <= max, `longer than ${max} bytes`);
-}
-
-/** Optional fields. `key` and `address` are checked before, with their own drop reasons. */
-const OptionalFields = z.strictObject({
-  modifier1: decimal(255).optional(),
-  modifier2: decimal(255).optional(),
-  cores: decimal(MAX_UINT32).optional(),
-  load: decimal(MAX_UINT32).optional(),
-  weight: decimal(1000).optional(),
-  backup: decimal(255).optional(),
-  unix: decimal(Number.MAX_SAFE_INTEGER).optional(),
-  proto: z
-    .string()
-    .regex(/^[A-Za-z][A-Za-z0-9._+-]{0,31}$/, 'not a protocol name')
-    .optional(),
-  algo: z
-    .string()
-    .regex(/^[a-z0-9_-]{1,32}(:[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64})?$/, 'not an algorithm name')
-    .optional(),
-  notify: bytes(101).optional(),
-  sni_key: bytes(1024).optional(),
-  sni_crt: bytes(1024).optional(),
-  sni_ca: bytes(1024).optional(),
-  vassal: bytes(255).optional(),
-  clear: z.enum(['0', '1']).optional(),
-});
-
-type OptionalFieldName = keyof z.input<typeof OptionalFields>;
-
-const OPTIONAL_FIELD_NAMES: ReadonlySet<string> = new Set<string>(Object.keys(OptionalFields.shape));
-
-const FORBIDDEN_IN_VALUE = /[\r\n\0]/;
-const CONTROL_IN_NAME = /[\u0000-\u001f\u007f]/;
+const PROTO = /^[A-Za-z][A-Za-z0-9._+-]{0,31}$/;
+const ALGO = /^[a-z0-9_-]{1,32}(:[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64})?$/;
 
 /** Validates the fields of a decoded subscription packet; total (never throws). */
 export function parseAnnouncement(packet: SubscriptionPacket, options: AnnouncementOptions = {}): AnnouncementResult {
-  const fields = packet.fields;
-  for (const [name, value] of fields) {
-    if (CONTROL_IN_NAME.test(name)) return drop('bad-field', 'a field name contains a control byte');
-    if (FORBIDDEN_IN_VALUE.test(value)) return drop('bad-field', `field "${name}" contains CR, LF or NUL`);
+  // Step 1 over every field, collecting the known ones on the way (an empty value is an absent field).
+  let rawKey: string | undefined;
+  let rawAddress: string | undefined;
+  let modifier1: string | undefined;
+  let modifier2: string | undefined;
+  let cores: string | undefined;
+  let load: string | undefined;
+  let weight: string | undefined;
+  let backup: string | undefined;
+  let unix: string | undefined;
+  let proto: string | undefined;
+  let algo: string | undefined;
+  let notify: string | undefined;
+  let sniKey: string | undefined;
+  let sniCrt: string | undefined;
+  let sniCa: string | undefined;
+  let vassal: string | undefined;
+  let clear: string | undefined;
+  let extra: Record<string, string> | undefined;
+  for (const [name, value] of packet.fields) {
+    if (hasControlByte(name)) return drop('bad-field', 'a field name contains a control byte');
+    if (hasCrLfNul(value)) return drop('bad-field', `field "${name}" contains CR, LF or NUL`);
+    const given = value.length > 0 ? value : undefined;
+    switch (name) {
+      case 'key':
+        rawKey = value;
+        break;
+      case 'address':
+        rawAddress = value;
+        break;
+      case 'modifier1':
+        modifier1 = given;
+        break;
+      case 'modifier2':
+        modifier2 = given;
+        break;
+      case 'cores':
+        cores = given;
+        break;
+      case 'load':
+        load = given;
+        break;
+      case 'weight':
+        weight = given;
+        break;
+      case 'backup':
+        backup = given;
+        break;
+      case 'unix':
+        unix = given;
+        break;
+      case 'proto':
+        proto = given;
+        break;
+      case 'algo':
+        algo = given;
+        break;
+      case 'notify':
+        notify = given;
+        break;
+      case 'sni_key':
+        sniKey = given;
+        break;
+      case 'sni_crt':
+        sniCrt = given;
+        break;
+      case 'sni_ca':
+        sniCa = given;
+        break;
+      case 'vassal':
+        vassal = given;
+        break;
+      case 'clear':
+        clear = given;
+        break;
+      default:
+        extra ??= Object.create(null) as Record<string, string>;
+        extra[name] = value;
+    }
   }
 
-  const rawKey = fields.get('key');
+  // Step 2: the key.
   if (rawKey === undefined || rawKey.length === 0) return drop('missing-key', 'no "key" field');
-  const keyBytes = Buffer.byteLength(rawKey, 'utf8');
-  if (keyBytes > MAX_KEY_BYTES) return drop('key-too-long', `key of ${keyBytes} bytes exceeds ${MAX_KEY_BYTES}`);
+  if (rawKey.length > MAX_KEY_BYTES / 3) {
+    const keyBytes = Buffer.byteLength(rawKey, 'utf8');
+    if (keyBytes > MAX_KEY_BYTES) return drop('key-too-long', `key of ${keyBytes} bytes exceeds ${MAX_KEY_BYTES}`);
+  }
   const hostKey =
-    options.mountpoints === true && rawKey.includes('/')
-      ? parseMountpointKey(rawKey)
-      : parseHostKey(rawKey, { allowWildcard: true });
+    options.mountpoints === true && rawKey.includes('/') ? parseMountpointKey(rawKey) : parseHostKey(rawKey, WILDCARD);
   if (hostKey === undefined) return drop('bad-key', 'key is not a valid host[:port] (or host/path with mountpoints)');
 
-  const rawAddress = fields.get('address');
+  // Step 3: the address.
   if (rawAddress === undefined || rawAddress.length === 0) return drop('missing-address', 'no "address" field');
   const address = parseNodeAddress(rawAddress);
   if (!address.ok) return drop('bad-address', address.detail);
 
-  const known: Partial<Record<OptionalFieldName, string>> = {};
-  const extra = Object.create(null) as Record<string, string>;
-  for (const [name, value] of fields) {
-    if (name === 'key' || name === 'address') continue;
-    if (OPTIONAL_FIELD_NAMES.has(name)) {
-      if (value.length > 0) known[name as OptionalFieldName] = value;
-    } else {
-      extra[name] = value;
-    }
-  }
-  const parsed = OptionalFields.safeParse(known);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue === undefined ? 'field' : `field "${issue.path.map(String).join('.')}"`;
-    return drop('bad-field', `${where}: ${issue?.message ?? 'invalid'}`);
-  }
-  const f = parsed.data;
+  // Step 4: the optional fields, in the schema's order (announcement-schema.ts).
+  const m1 = decimal(modifier1, 255);
+  if (m1 === BAD) return badField('modifier1', 'not an ASCII decimal integer in 0..255');
+  const m2 = decimal(modifier2, 255);
+  if (m2 === BAD) return badField('modifier2', 'not an ASCII decimal integer in 0..255');
+  const c = decimal(cores, MAX_UINT32);
+  if (c === BAD) return badField('cores', 'not an ASCII decimal integer in 0..4294967295');
+  const l = decimal(load, MAX_UINT32);
+  if (l === BAD) return badField('load', 'not an ASCII decimal integer in 0..4294967295');
+  const w = decimal(weight, 1000);
+  if (w === BAD) return badField('weight', 'not an ASCII decimal integer in 0..1000');
+  const b = decimal(backup, 255);
+  if (b === BAD) return badField('backup', 'not an ASCII decimal integer in 0..255');
+  const u = decimal(unix, Number.MAX_SAFE_INTEGER);
+  if (u === BAD) return badField('unix', 'not an ASCII decimal integer');
+  if (proto !== undefined && !PROTO.test(proto)) return badField('proto', 'not a protocol name');
+  if (algo !== undefined && !ALGO.test(algo)) return badField('algo', 'not an algorithm name');
+  if (tooLong(notify, 101)) return badField('notify', 'longer than 101 bytes');
+  if (tooLong(sniKey, 1024)) return badField('sni_key', 'longer than 1024 bytes');
+  if (tooLong(sniCrt, 1024)) return badField('sni_crt', 'longer than 1024 bytes');
+  if (tooLong(sniCa, 1024)) return badField('sni_ca', 'longer than 1024 bytes');
+  if (tooLong(vassal, 255)) return badField('vassal', 'longer than 255 bytes');
+  if (clear !== undefined && clear !== '0' && clear !== '1') return badField('clear', 'not 0 or 1');
+
   const announcement: Announcement = {
     command: packet.command,
     key: hostKey.key,
     address: address.value.address,
-    protocol: f.proto !== undefined && (f.proto[0] === 'h' || f.proto[0] === 'H') ? 'http' : 'uwsgi',
-    weight: f.weight === undefined || f.weight === 0 ? 1 : f.weight,
-    modifier1: f.modifier1 ?? 0,
-    modifier2: f.modifier2 ?? 0,
-    cores: f.cores ?? 0,
-    load: f.load ?? 0,
-    backup: f.backup ?? 0,
-    algo: f.algo,
-    notify: f.notify,
-    sniKey: f.sni_key,
-    sniCrt: f.sni_crt,
-    sniCa: f.sni_ca,
-    unix: f.unix,
-    vassal: f.vassal,
-    clear: f.clear === '1',
-    extra: Object.freeze(extra),
+    protocol: proto !== undefined && (proto[0] === 'h' || proto[0] === 'H') ? 'http' : 'uwsgi',
+    weight: w === ABSENT || w === 0 ? 1 : w,
+    modifier1: m1 === ABSENT ? 0 : m1,
+    modifier2: m2 === ABSENT ? 0 : m2,
+    cores: c === ABSENT ? 0 : c,
+    load: l === ABSENT ? 0 : l,
+    backup: b === ABSENT ? 0 : b,
+    algo,
+    notify,
+    sniKey,
+    sniCrt,
+    sniCa,
+    unix: u === ABSENT ? undefined : u,
+    vassal,
+    clear: clear === '1',
+    extra: extra === undefined ? EMPTY_EXTRA : Object.freeze(extra),
   };
   return { ok: true, value: Object.freeze(announcement) };
+}
+
+const WILDCARD = Object.freeze({ allowWildcard: true });
+
+/** decimal(): the field is absent. */
+const ABSENT = -1;
+/** decimal(): the field is not a decimal in range. */
+const BAD = -2;
+
+/** The value of an ASCII decimal field of 1..16 digits in 0..max; ABSENT or BAD otherwise. */
+function decimal(text: string | undefined, max: number): number {
+  if (text === undefined) return ABSENT;
+  if (text.length > 16) return BAD;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch < 0x30 || ch > 0x39) return BAD;
+  }
+  const value = Number(text);
+  return value <= max ? value : BAD;
+}
+
+/** More than `max` UTF-8 bytes? (A UTF-16 unit encodes to 1..3 bytes: most strings need no count.) */
+function tooLong(text: string | undefined, max: number): boolean {
+  if (text === undefined || text.length * 3 <= max) return false;
+  return text.length > max || Buffer.byteLength(text, 'utf8') > max;
+}
+
+/** A C0 control byte or DEL (field names). */
+function hasControlByte(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch < 0x20 || ch === 0x7f) return true;
+  }
+  return false;
+}
+
+/** CR, LF or NUL (field values: they would split log lines and C strings). */
+function hasCrLfNul(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === 0x0d || ch === 0x0a || ch === 0) return true;
+  }
+  return false;
+}
+
+function badField(name: string, message: string): AnnouncementResult {
+  return drop('bad-field', `field "${name}": ${message}`);
 }
 
 function drop(reason: DropReason, detail: string): AnnouncementResult {

@@ -5,12 +5,16 @@
  * keys costs bounded memory.
  *
  * A JavaScript Map iterates in insertion order; `get()` re-inserts the entry, so the first key is always
- * the least recently used one. All operations are O(1).
+ * the least recently used one. All operations are O(1). Getting the most recently used key again (one
+ * sender streaming packets) skips the re-insertion.
  */
 export class BoundedLru<K, V> {
   readonly #map = new Map<K, V>();
   readonly #capacity: number;
   #evictions = 0;
+  /** The last key inserted (the most recently used one), when it is still present. */
+  #newest: K | undefined;
+  #hasNewest = false;
 
   /** `capacity` ≥ 1 entries. */
   constructor(capacity: number) {
@@ -35,8 +39,11 @@ export class BoundedLru<K, V> {
   get(key: K): V | undefined {
     const value = this.#map.get(key);
     if (value === undefined) return undefined;
+    if (this.#hasNewest && this.#newest === key) return value;
     this.#map.delete(key);
     this.#map.set(key, value);
+    this.#newest = key;
+    this.#hasNewest = true;
     return value;
   }
 
@@ -61,13 +68,21 @@ export class BoundedLru<K, V> {
       }
     }
     this.#map.set(key, value);
+    this.#newest = key;
+    this.#hasNewest = true;
   }
 
   delete(key: K): boolean {
+    if (this.#hasNewest && this.#newest === key) {
+      this.#newest = undefined;
+      this.#hasNewest = false;
+    }
     return this.#map.delete(key);
   }
 
   clear(): void {
     this.#map.clear();
+    this.#newest = undefined;
+    this.#hasNewest = false;
   }
 }

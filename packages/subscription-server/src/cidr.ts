@@ -31,6 +31,8 @@ export function parseCidr(text: string): Cidr | undefined {
 
 /** The IPv4 address inside an IPv4-mapped IPv6 address, else the address unchanged. */
 export function unmapIpv4(address: string): string {
+  // Only text starting with ':' can be `::ffff:...` (checked per datagram: keep the common case cheap).
+  if (address.charCodeAt(0) !== 0x3a /* : */) return address;
   const lower = address.toLowerCase();
   if (lower.startsWith('::ffff:')) {
     const tail = address.slice(7);

@@ -2,10 +2,12 @@ export {
   type Announcement,
   type AnnouncementOptions,
   type AnnouncementResult,
+  EMPTY_EXTRA,
   MAX_KEY_BYTES,
   type NodeProtocol,
   parseAnnouncement,
 } from './announcement.js';
+export { OPTIONAL_FIELD_NAMES, type OptionalFieldName, OptionalFieldsSchema } from './announcement-schema.js';
 export { BoundedLru } from './bounded-lru.js';
 export { type CheckResult, PASS, refuse } from './check-result.js';
 export { type Cidr, CidrSet, parseCidr, unmapIpv4 } from './cidr.js';

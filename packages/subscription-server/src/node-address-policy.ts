@@ -28,7 +28,10 @@ export interface NodeAddressPolicyOptions {
   readonly allow?: readonly Cidr[];
   /** Allowed UNIX socket path prefixes (used only when an allowlist is configured). */
   readonly unixPrefixes?: readonly string[];
-  /** The router's own listeners, read at check time (they are known only once bound). */
+  /**
+   * The router's own listeners, read at check time (they are known only once bound). Returning the same
+   * array while nothing changed lets the policy reuse what it derived from it.
+   */
   readonly ownListeners?: () => readonly OwnListener[];
 }
 
@@ -42,6 +45,9 @@ export class NodeAddressPolicy {
   readonly #restricted: boolean;
   readonly #ownListeners: () => readonly OwnListener[];
   #localAddresses: ReadonlySet<string> | undefined;
+  /** The ports of the last listener list seen (checked per datagram: most addresses match none). */
+  #portsOf: readonly OwnListener[] | undefined;
+  #ports: ReadonlySet<number> = new Set();
 
   constructor(options: NodeAddressPolicyOptions = {}) {
     this.#allow = new CidrSet(options.allow ?? []);
@@ -71,6 +77,11 @@ export class NodeAddressPolicy {
   #isOwnListener(host: string, port: number): boolean {
     const listeners = this.#ownListeners();
     if (listeners.length === 0) return false;
+    if (listeners !== this.#portsOf) {
+      this.#ports = new Set(listeners.map((l) => l.port));
+      this.#portsOf = listeners;
+    }
+    if (!this.#ports.has(port)) return false;
     const ip = unmapIpv4(host.toLowerCase());
     for (const l of listeners) {
       if (l.port !== port) continue;

@@ -15,11 +15,25 @@
  *    new node beyond `maxNodesPerHost` → too-many-nodes, a key longer than `maxKeyLength` bytes →
  *    key-too-long. Draining nodes count towards the limits (they hold memory and connections).
  *
- * Expiry: active nodes sit in one DeadlineWheel (deadline = lastSeen + toleranceMs), draining nodes in a
- * second one (deadline = drain start + drainTimeoutMs), so `sweep()` costs O(due) amortised, not
- * O(nodes) (see deadline-wheel.ts). The timer started by `start()` sweeps every `sweepIntervalMs` in
- * slices of `sweepBatchSize` nodes, yielding to the event loop (setImmediate) between slices, so a mass
- * expiry (e.g. after a partition) never blocks request handling for long.
+ * Representation (memory at a million hosts): nodes live in parallel columns indexed by slot
+ * (node-columns.ts), a host is one Map entry from its key to the slot of its first node, and the nodes of
+ * a host are chained through the `next` column in subscription order. No object exists per node or per
+ * host; RegisteredNode snapshots are built for events and `get()`. Strings are shared: the key in the
+ * Map and the column is one string, and node addresses go through a bounded intern cache
+ * (node-address-cache.ts) so that hosts served by the same backend share one address string and one
+ * parsed connect target.
+ *
+ * Refresh path: a subscribe for a known node with the same routing fields compares, stores lastSeen
+ * (and cores/load when they moved) and emits 'refreshed'; it allocates nothing in the table and touches
+ * no expiry structure.
+ *
+ * Expiry: active nodes sit in one ExpiryWheel (deadline = lastSeen + toleranceMs, re-armed lazily when a
+ * refreshed node's old entry comes due), draining nodes in a second one (deadline = drain start +
+ * drainTimeoutMs), so `sweep()` costs O(due) amortised, not O(nodes) (see expiry-wheel.ts). The timer
+ * started by `start()` sweeps every `sweepIntervalMs` in slices of at most `sweepBatchSize` removals,
+ * `4 × sweepBatchSize` examined entries and `sweepSliceMs` of wall time, yielding to the event loop
+ * (setImmediate) between slices, so a mass expiry (e.g. after a partition) never blocks request handling
+ * for long. A node expires at most one wheel bucket (≤ 250 ms) after its deadline, never before.
  *
  * Events are delivered synchronously, in order, to every listener. An event caused by a listener (for
  * example a listener that calls `remove()` on 'draining') is queued and delivered after the current
@@ -31,15 +45,19 @@
 import { type Logger, pino } from 'pino';
 import { z } from 'zod';
 import type { Announcement } from './announcement.js';
-import { DeadlineWheel, type WheelItem } from './deadline-wheel.js';
 import { type DropReason, InvalidOptionsError } from './errors.js';
+import { BUDGET_SPENT, ExpiryWheel, NONE_DUE } from './expiry-wheel.js';
+import { NodeAddressCache } from './node-address-cache.js';
+import { FLAG_DRAINING, FLAG_HTTP, NodeColumns } from './node-columns.js';
 import {
-  makeNode,
+  NodeSnapshot,
   type RegisteredNode,
-  routingChanged,
+  rareFieldsOf,
+  sameRareFields,
   type TableEvent,
   type TableListener,
 } from './registered-node.js';
+import type { UpstreamTarget } from './upstream-target.js';
 
 /** What an accepted announcement did: the TableEvent it emitted ('draining' also for a repeated unsubscribe). */
 export type AppliedChange = 'added' | 'refreshed' | 'updated' | 'draining';
@@ -57,8 +75,13 @@ export interface RegistryOptions {
   drainTimeoutMs?: number;
   /** Period (ms) of the sweep timer started by start(). Default 1_000. */
   sweepIntervalMs?: number;
-  /** Largest number of nodes one timer slice expires before yielding to the event loop. Default 1_000. */
+  /**
+   * Largest number of nodes one timer slice removes before yielding to the event loop; it also examines
+   * at most 4× as many expiry entries. Default 256.
+   */
   sweepBatchSize?: number;
+  /** Longest a timer slice runs (ms of wall time, checked every 32 entries) before yielding. Default 0.5. */
+  sweepSliceMs?: number;
   /** Longest accepted key in bytes. Default 255. */
   maxKeyLength?: number;
   /** Default 64. */
@@ -76,8 +99,10 @@ export interface RegistryMetrics {
   readonly draining: number;
   /** Wheel entries looked at by sweeps since creation: stays proportional to the nodes that were due. */
   readonly sweepExamined: number;
-  /** Wheel entries held, stale ones included. */
+  /** Expiry entries held, stale ones included (about one per node). */
   readonly wheelEntries: number;
+  /** Node slots allocated in the columns (≥ nodes; capacity grows by doubling). */
+  readonly slotCapacity: number;
 }
 
 const positiveInt = z.number().int().positive();
@@ -88,25 +113,17 @@ const OptionsSchema = z.strictObject({
   drainTimeoutMs: positiveInt.optional(),
   sweepIntervalMs: positiveInt.optional(),
   sweepBatchSize: positiveInt.optional(),
+  sweepSliceMs: z.number().positive().optional(),
   maxKeyLength: positiveInt.max(255).optional(),
   maxNodesPerHost: positiveInt.optional(),
   maxHosts: positiveInt.optional(),
   logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null, 'logger must be a pino logger').optional(),
 });
 
-interface NodeRecord extends WheelItem {
-  node: RegisteredNode;
-}
-
-interface HostEntry {
-  /**
-   * Subscription order (balancers such as uWSGI's WRR depend on it). An array, not a Map: hosts have
-   * few nodes (≤ maxNodesPerHost, usually 1–4) and a Map per host would dominate memory at 1M hosts.
-   */
-  readonly nodes: NodeRecord[];
-  /** Frozen array handed out by get(); rebuilt lazily after a change. */
-  snapshot: readonly RegisteredNode[] | undefined;
-}
+/** Longest bucket of the expiry wheels (ms): the most a node can expire late beyond the sweep period. */
+const MAX_BUCKET_MS = 250;
+/** No next node in a host's chain. */
+const END = -1;
 
 export class SubscriptionRegistry {
   readonly #clock: () => number;
@@ -114,14 +131,17 @@ export class SubscriptionRegistry {
   readonly #drainTimeoutMs: number;
   readonly #sweepIntervalMs: number;
   readonly #sweepBatchSize: number;
+  readonly #sweepSliceMs: number;
   readonly #maxKeyLength: number;
   readonly #maxNodesPerHost: number;
   readonly #maxHosts: number;
   readonly #logger: Logger;
-  readonly #hosts = new Map<string, HostEntry>();
-  readonly #active: DeadlineWheel<NodeRecord>;
-  readonly #draining: DeadlineWheel<NodeRecord>;
-  #nodeCount = 0;
+  /** Host key → slot of its first node. */
+  readonly #hosts = new Map<string, number>();
+  readonly #nodes = new NodeColumns();
+  readonly #addresses = new NodeAddressCache();
+  readonly #active: ExpiryWheel;
+  readonly #draining: ExpiryWheel;
   #drainingCount = 0;
   #listeners: readonly TableListener[] = [];
   #queue: TableEvent[] = [];
@@ -138,15 +158,18 @@ export class SubscriptionRegistry {
     this.#toleranceMs = o.toleranceMs ?? 17_000;
     this.#drainTimeoutMs = o.drainTimeoutMs ?? 30_000;
     this.#sweepIntervalMs = o.sweepIntervalMs ?? 1_000;
-    this.#sweepBatchSize = o.sweepBatchSize ?? 1_000;
+    this.#sweepBatchSize = o.sweepBatchSize ?? 256;
+    this.#sweepSliceMs = o.sweepSliceMs ?? 0.5;
     this.#maxKeyLength = o.maxKeyLength ?? 255;
     this.#maxNodesPerHost = o.maxNodesPerHost ?? 64;
     this.#maxHosts = o.maxHosts ?? 1_000_000;
     this.#logger = (o.logger ?? pino({ level: 'silent' })).child({ component: 'subscription-registry' });
-    // Buckets finer than the sweep period buy nothing; coarser than 1 s would delay early-stops.
-    const bucketMs = Math.min(this.#sweepIntervalMs, 1_000);
-    this.#active = new DeadlineWheel(bucketMs);
-    this.#draining = new DeadlineWheel(bucketMs);
+    // Buckets coarser than the sweep period would delay expiry beyond it.
+    const bucketMs = Math.min(this.#sweepIntervalMs, MAX_BUCKET_MS);
+    const nodes = this.#nodes;
+    const token = (slot: number) => nodes.token[slot]!;
+    this.#active = new ExpiryWheel(bucketMs, { token, deadline: (slot) => nodes.lastSeen[slot]! + this.#toleranceMs });
+    this.#draining = new ExpiryWheel(bucketMs, { token, deadline: (slot) => nodes.drainUntil[slot]! });
   }
 
   /** Number of hosts (keys). */
@@ -156,16 +179,17 @@ export class SubscriptionRegistry {
 
   /** Number of nodes over all hosts, draining ones included. */
   get nodeCount(): number {
-    return this.#nodeCount;
+    return this.#nodes.size;
   }
 
   metrics(): RegistryMetrics {
     return {
       hosts: this.#hosts.size,
-      nodes: this.#nodeCount,
+      nodes: this.#nodes.size,
       draining: this.#drainingCount,
       sweepExamined: this.#active.examined + this.#draining.examined,
       wheelEntries: this.#active.entryCount + this.#draining.entryCount,
+      slotCapacity: this.#nodes.capacity,
     };
   }
 
@@ -179,10 +203,11 @@ export class SubscriptionRegistry {
    * 'admin' for an operator action. Returns false when the node is not registered.
    */
   remove(key: string, address: string, reason: 'drained' | 'admin'): boolean {
-    const record = findNode(this.#hosts.get(key), address);
-    if (record === undefined) return false;
-    this.#delete(record);
-    this.#emit({ type: 'removed', node: record.node, reason });
+    const slot = this.#find(key, address);
+    if (slot === END) return false;
+    const node = this.#snapshot(slot);
+    this.#delete(slot);
+    this.#emit({ type: 'removed', node, reason });
     return true;
   }
 
@@ -192,23 +217,7 @@ export class SubscriptionRegistry {
    * that are due). Returns how many nodes it removed.
    */
   sweep(limit = Number.POSITIVE_INFINITY): number {
-    const now = this.#clock();
-    let changed = 0;
-    while (changed < limit) {
-      const record = this.#active.pollDue(now);
-      if (record === undefined) break;
-      this.#delete(record);
-      this.#emit({ type: 'expired', node: record.node });
-      changed++;
-    }
-    while (changed < limit) {
-      const record = this.#draining.pollDue(now);
-      if (record === undefined) break;
-      this.#delete(record);
-      this.#emit({ type: 'removed', node: record.node, reason: 'drain-timeout' });
-      changed++;
-    }
-    return changed;
+    return this.#sweepSome(limit, Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY).removed;
   }
 
   /** Adds a listener; returns the function that removes it. */
@@ -219,19 +228,26 @@ export class SubscriptionRegistry {
     };
   }
 
-  /** The nodes of `key` (a normalised host key) in subscription order, or undefined. Frozen. */
+  /** Snapshots of the nodes of `key` (a normalised host key) in subscription order, or undefined. Frozen. */
   get(key: string): readonly RegisteredNode[] | undefined {
-    const host = this.#hosts.get(key);
-    if (host === undefined) return undefined;
-    if (host.snapshot === undefined) {
-      host.snapshot = Object.freeze(host.nodes.map((r) => r.node));
-    }
-    return host.snapshot;
+    let slot = this.#hosts.get(key);
+    if (slot === undefined) return undefined;
+    const nodes: RegisteredNode[] = [];
+    for (; slot !== END; slot = this.#nodes.next[slot]!) nodes.push(this.#snapshot(slot));
+    return Object.freeze(nodes);
   }
 
   /** The registered keys. */
   hosts(): IterableIterator<string> {
     return this.#hosts.keys();
+  }
+
+  /**
+   * Where to connect for a node address (as in RegisteredNode.address): the parsed target, shared by
+   * every node with that address while it stays in the intern cache. Undefined for an invalid address.
+   */
+  targetOf(address: string): UpstreamTarget | undefined {
+    return this.#addresses.target(address);
   }
 
   /** Starts the periodic sweep. Idempotent. */
@@ -251,78 +267,187 @@ export class SubscriptionRegistry {
 
   #sweepSlice(): void {
     this.#slice = undefined;
-    if (this.sweep(this.#sweepBatchSize) >= this.#sweepBatchSize && this.#timer !== undefined) {
-      this.#slice = setImmediate(() => this.#sweepSlice());
+    const batch = this.#sweepBatchSize;
+    const { more } = this.#sweepSome(batch, 4 * batch, performance.now() + this.#sweepSliceMs);
+    if (more && this.#timer !== undefined) this.#slice = setImmediate(() => this.#sweepSlice());
+  }
+
+  /**
+   * Removes due nodes until `limit` removals, `budget` examined entries or the wall-clock `until`
+   * (performance.now() ms, checked after each removal or 32 examined entries) is reached. `more`: work
+   * may remain.
+   */
+  #sweepSome(limit: number, budget: number, until: number): { removed: number; more: boolean } {
+    const now = this.#clock();
+    let removed = 0;
+    let spent = 0;
+    for (const wheel of [this.#active, this.#draining]) {
+      const expired = wheel === this.#active;
+      for (;;) {
+        if (removed >= limit) return { removed, more: true };
+        const before = wheel.examined;
+        const slot = wheel.pollDue(now, Math.min(32, budget - spent));
+        spent += wheel.examined - before;
+        if (slot === NONE_DUE) break;
+        if (slot !== BUDGET_SPENT) {
+          const node = this.#snapshot(slot);
+          this.#delete(slot);
+          this.#emit(expired ? { type: 'expired', node } : { type: 'removed', node, reason: 'drain-timeout' });
+          removed++;
+        }
+        if (spent >= budget || (until !== Number.POSITIVE_INFINITY && performance.now() >= until)) {
+          return { removed, more: true };
+        }
+      }
     }
+    return { removed, more: false };
   }
 
   #subscribe(a: Announcement): ApplyResult {
-    const keyBytes = Buffer.byteLength(a.key, 'utf8');
-    if (keyBytes > this.#maxKeyLength) {
-      return refuse('key-too-long', `key of ${keyBytes} bytes exceeds ${this.#maxKeyLength}`);
+    const key = a.key;
+    if (key.length * 3 > this.#maxKeyLength) {
+      const keyBytes = Buffer.byteLength(key, 'utf8');
+      if (keyBytes > this.#maxKeyLength) {
+        return refuse('key-too-long', `key of ${keyBytes} bytes exceeds ${this.#maxKeyLength}`);
+      }
+    }
+    const nodes = this.#nodes;
+    const head = this.#hosts.get(key);
+    let tail = END;
+    let count = 0;
+    if (head !== undefined) {
+      for (let slot = head; slot !== END; slot = nodes.next[slot]!) {
+        if (nodes.address[slot] === a.address) return this.#refresh(slot, a);
+        tail = slot;
+        count++;
+      }
+      if (count >= this.#maxNodesPerHost) {
+        return refuse('too-many-nodes', `host already has ${this.#maxNodesPerHost} nodes`);
+      }
+    } else if (this.#hosts.size >= this.#maxHosts) {
+      return refuse('too-many-hosts', `already ${this.#maxHosts} hosts`);
     }
     const now = this.#clock();
-    let host = this.#hosts.get(a.key);
-    const record = findNode(host, a.address);
-    if (record !== undefined && host !== undefined) {
-      const previous = record.node;
-      const node = makeNode(a, 'active', previous.firstSeen, now);
-      record.node = node;
-      if (previous.state === 'draining') this.#drainingCount--;
-      this.#active.schedule(record, now + this.#toleranceMs);
-      host.snapshot = undefined;
-      if (previous.state === 'draining' || routingChanged(previous, node)) {
-        this.#emit({ type: 'updated', node, previous });
-        return UPDATED;
-      }
-      this.#emit({ type: 'refreshed', node });
-      return REFRESHED;
-    }
-    if (host === undefined) {
-      if (this.#hosts.size >= this.#maxHosts) return refuse('too-many-hosts', `already ${this.#maxHosts} hosts`);
-      host = { nodes: [], snapshot: undefined };
-      this.#hosts.set(a.key, host);
-    } else if (host.nodes.length >= this.#maxNodesPerHost) {
-      return refuse('too-many-nodes', `host already has ${this.#maxNodesPerHost} nodes`);
-    }
-    const node = makeNode(a, 'active', now, now);
-    const created: NodeRecord = { node, wheelToken: 0 };
-    host.nodes.push(created);
-    host.snapshot = undefined;
-    this.#nodeCount++;
-    this.#active.schedule(created, now + this.#toleranceMs);
-    this.#emit({ type: 'added', node });
+    const slot = nodes.alloc();
+    nodes.key[slot] = head === undefined ? key : nodes.key[head]!;
+    nodes.address[slot] = this.#addresses.intern(a.address);
+    nodes.next[slot] = END;
+    nodes.firstSeen[slot] = now;
+    this.#store(slot, a, now);
+    if (head === undefined) this.#hosts.set(key, slot);
+    else nodes.next[tail] = slot;
+    this.#active.schedule(slot, nodes.bumpToken(slot), now + this.#toleranceMs);
+    this.#emit({ type: 'added', node: this.#snapshot(slot) });
     return ADDED;
   }
 
-  #unsubscribe(a: Announcement): ApplyResult {
-    const host = this.#hosts.get(a.key);
-    const record = findNode(host, a.address);
-    if (record === undefined || host === undefined) {
-      return refuse('unknown-node', 'unsubscribe for a node that is not registered');
+  /** A subscribe for a registered node. */
+  #refresh(slot: number, a: Announcement): ApplyResult {
+    const nodes = this.#nodes;
+    const now = this.#clock();
+    const flags = nodes.flags[slot]!;
+    const rare = nodes.rare[slot];
+    const routing =
+      nodes.weight[slot] !== a.weight ||
+      (flags & FLAG_HTTP) !== (a.protocol === 'http' ? FLAG_HTTP : 0) ||
+      nodes.backup[slot] !== a.backup ||
+      rare?.algo !== a.algo ||
+      nodes.modifier1[slot] !== a.modifier1 ||
+      nodes.modifier2[slot] !== a.modifier2;
+    if (!routing && (flags & FLAG_DRAINING) === 0) {
+      // The fast path: the expiry wheel re-arms lazily from lastSeen (expiry-wheel.ts).
+      nodes.lastSeen[slot] = now;
+      nodes.cores[slot] = a.cores;
+      nodes.load[slot] = a.load;
+      if (!sameRareFields(rare, a)) nodes.rare[slot] = rareFieldsOf(a);
+      this.#emit({ type: 'refreshed', node: this.#snapshot(slot) });
+      return REFRESHED;
     }
-    if (record.node.state === 'draining') return DRAINING;
-    const node: RegisteredNode = Object.freeze({ ...record.node, state: 'draining' });
-    record.node = node;
+    const previous = this.#snapshot(slot);
+    this.#store(slot, a, now);
+    if ((flags & FLAG_DRAINING) !== 0) {
+      this.#drainingCount--;
+      this.#active.schedule(slot, nodes.bumpToken(slot), now + this.#toleranceMs);
+    }
+    this.#emit({ type: 'updated', node: this.#snapshot(slot), previous });
+    return UPDATED;
+  }
+
+  /** Writes an accepted subscribe into a slot: every field of the announcement, active, seen now. */
+  #store(slot: number, a: Announcement, now: number): void {
+    const nodes = this.#nodes;
+    nodes.lastSeen[slot] = now;
+    nodes.weight[slot] = a.weight;
+    nodes.modifier1[slot] = a.modifier1;
+    nodes.modifier2[slot] = a.modifier2;
+    nodes.backup[slot] = a.backup;
+    nodes.cores[slot] = a.cores;
+    nodes.load[slot] = a.load;
+    nodes.flags[slot] = a.protocol === 'http' ? FLAG_HTTP : 0;
+    nodes.rare[slot] = sameRareFields(nodes.rare[slot], a) ? nodes.rare[slot] : rareFieldsOf(a);
+  }
+
+  #unsubscribe(a: Announcement): ApplyResult {
+    const slot = this.#find(a.key, a.address);
+    if (slot === END) return refuse('unknown-node', 'unsubscribe for a node that is not registered');
+    const nodes = this.#nodes;
+    if ((nodes.flags[slot]! & FLAG_DRAINING) !== 0) return DRAINING;
+    nodes.flags[slot]! |= FLAG_DRAINING;
     this.#drainingCount++;
-    this.#draining.schedule(record, this.#clock() + this.#drainTimeoutMs);
-    host.snapshot = undefined;
-    this.#emit({ type: 'draining', node });
+    const until = this.#clock() + this.#drainTimeoutMs;
+    nodes.drainUntil[slot] = until;
+    this.#draining.schedule(slot, nodes.bumpToken(slot), until);
+    this.#emit({ type: 'draining', node: this.#snapshot(slot) });
     return DRAINING;
   }
 
-  /** Unlinks a record from its host, the wheels and the counters. */
-  #delete(record: NodeRecord): void {
-    const { key, state } = record.node;
-    const host = this.#hosts.get(key);
-    const index = host === undefined ? -1 : host.nodes.indexOf(record);
-    if (host === undefined || index < 0) return;
-    DeadlineWheel.cancel(record);
-    host.nodes.splice(index, 1);
-    host.snapshot = undefined;
-    if (host.nodes.length === 0) this.#hosts.delete(key);
-    this.#nodeCount--;
-    if (state === 'draining') this.#drainingCount--;
+  /** The slot of (key, address), or END. */
+  #find(key: string, address: string): number {
+    const head = this.#hosts.get(key);
+    if (head === undefined) return END;
+    const nodes = this.#nodes;
+    for (let slot = head; slot !== END; slot = nodes.next[slot]!) {
+      if (nodes.address[slot] === address) return slot;
+    }
+    return END;
+  }
+
+  /** Unlinks a slot from its host (deleting the host with its last node) and frees it. */
+  #delete(slot: number): void {
+    const nodes = this.#nodes;
+    const key = nodes.key[slot]!;
+    const head = this.#hosts.get(key)!;
+    const next = nodes.next[slot]!;
+    if (head === slot) {
+      if (next === END) this.#hosts.delete(key);
+      else this.#hosts.set(key, next);
+    } else {
+      let prev = head;
+      while (nodes.next[prev] !== slot) prev = nodes.next[prev]!;
+      nodes.next[prev] = next;
+    }
+    if ((nodes.flags[slot]! & FLAG_DRAINING) !== 0) this.#drainingCount--;
+    nodes.release(slot);
+  }
+
+  #snapshot(slot: number): RegisteredNode {
+    const nodes = this.#nodes;
+    const flags = nodes.flags[slot]!;
+    return new NodeSnapshot(
+      nodes.key[slot]!,
+      nodes.address[slot]!,
+      (flags & FLAG_HTTP) !== 0 ? 'http' : 'uwsgi',
+      nodes.weight[slot]!,
+      nodes.modifier1[slot]!,
+      nodes.modifier2[slot]!,
+      nodes.cores[slot]!,
+      nodes.load[slot]!,
+      nodes.backup[slot]!,
+      (flags & FLAG_DRAINING) !== 0 ? 'draining' : 'active',
+      nodes.firstSeen[slot]!,
+      nodes.lastSeen[slot]!,
+      nodes.rare[slot],
+    );
   }
 
   #emit(event: TableEvent): void {
@@ -341,7 +466,7 @@ export class SubscriptionRegistry {
         }
       }
     } finally {
-      this.#queue = [];
+      this.#queue.length = 0;
       this.#dispatching = false;
     }
   }
@@ -354,10 +479,4 @@ const DRAINING: ApplyResult = Object.freeze({ accepted: true, change: 'draining'
 
 function refuse(reason: DropReason, detail: string): ApplyResult {
   return { accepted: false, reason, detail };
-}
-
-function findNode(host: HostEntry | undefined, address: string): NodeRecord | undefined {
-  if (host === undefined) return undefined;
-  for (const record of host.nodes) if (record.node.address === address) return record;
-  return undefined;
 }

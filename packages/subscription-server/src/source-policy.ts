@@ -106,7 +106,7 @@ export class SourcePolicy {
 
 /** The rate-limit bucket of a source: the IPv4 address, or the /64 of an IPv6 address. */
 export function rateKey(ip: string): string {
-  if (!isIPv6(ip)) return ip;
+  if (!ip.includes(':') || !isIPv6(ip)) return ip;
   const full = new SocketAddress({ address: ip, family: 'ipv6' }).address;
   const groups = expandIpv6(full);
   return `${groups.slice(0, 4).join(':')}::/64`;

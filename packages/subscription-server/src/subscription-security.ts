@@ -23,6 +23,7 @@ import type { Logger } from 'pino';
 import type { Announcement } from './announcement.js';
 import type { CheckResult } from './check-result.js';
 import type { Cidr } from './cidr.js';
+import { NodeAddressCache } from './node-address-cache.js';
 import { NodeAddressPolicy, type OwnListener } from './node-address-policy.js';
 import { type AckOutcome, NotifySender, type NotifyStats, type SubscriptionAcknowledger } from './notify-sender.js';
 import { RsaSignCheck } from './rsa-sign-check.js';
@@ -30,7 +31,6 @@ import { SignedEnvelopeCheck } from './signed-envelope-check.js';
 import { type SourceAllowEntry, SourcePolicy } from './source-policy.js';
 import { loadSubscriptionKeyring, type SubscriptionKeyring, type SubscriptionKeySpec } from './subscription-keyring.js';
 import type { DatagramSource, SubscriptionAdmission, SubscriptionVerifier } from './subscription-server.js';
-import { parseUpstreamTarget } from './upstream-target.js';
 
 export interface SubscriptionSecurityOptions {
   /** uWSGI `--subscriptions-sign-check ALGO:DIR`. */
@@ -82,6 +82,8 @@ export class SubscriptionSecurity implements SubscriptionVerifier, SubscriptionA
   readonly #windowSec: number | undefined;
   readonly #replayEntries: number;
   readonly #clock: () => number;
+  /** Parsed targets of recent node addresses (every datagram is checked; most repeat an address). */
+  readonly #targets = new NodeAddressCache();
   #envelope: SignedEnvelopeCheck | undefined;
 
   /** Does no I/O (keys are read lazily by the RSA check; the keyring is loaded by the caller). */
@@ -163,7 +165,7 @@ export class SubscriptionSecurity implements SubscriptionVerifier, SubscriptionA
     const signing = this.signing;
     const byKey = this.sources.checkKey(source.address, announcement.key);
     if (!byKey.ok) return { ok: false, reason: byKey.reason, detail: byKey.detail, acknowledge: !signing };
-    const target = parseUpstreamTarget(announcement.address);
+    const target = this.#targets.target(announcement.address);
     if (target !== undefined) {
       const allowed = this.addresses.check(target);
       if (!allowed.ok) {

@@ -20,6 +20,7 @@ import { decodeSubscription, SUBSCRIPTION_MODIFIER1, type SubscriptionPacket } f
 import { type Logger, pino } from 'pino';
 import { z } from 'zod';
 import { type Announcement, type AnnouncementOptions, parseAnnouncement } from './announcement.js';
+import { readCommonAnnouncement } from './announcement-reader.js';
 import type { CheckResult } from './check-result.js';
 import { BindFailedError, ClosedError, type DropReason, emptyDropCounters, InvalidOptionsError } from './errors.js';
 import type { AckOutcome, SubscriptionAcknowledger } from './notify-sender.js';
@@ -266,12 +267,20 @@ export class SubscriptionServer {
       const admitted = this.#admission.admit(source);
       if (!admitted.ok) return this.#drop(admitted.reason, admitted.detail, source);
     }
-    const decoded = decodeSubscription(datagram, { maxPacketSize: this.#maxPacketSize });
-    if (!decoded.ok) return this.#drop(decoded.error.reason, decoded.error.message, source);
-    const packet = decoded.value;
-    const parsed = parseAnnouncement(packet, this.#announcementOptions);
-    if (!parsed.ok) return this.#drop(parsed.reason, parsed.detail, source);
-    const announcement = parsed.value;
+    let packet: SubscriptionPacket;
+    let announcement: Announcement;
+    const common = readCommonAnnouncement(datagram);
+    if (common !== undefined) {
+      packet = common.packet;
+      announcement = common.announcement;
+    } else {
+      const decoded = decodeSubscription(datagram, { maxPacketSize: this.#maxPacketSize });
+      if (!decoded.ok) return this.#drop(decoded.error.reason, decoded.error.message, source);
+      packet = decoded.value;
+      const parsed = parseAnnouncement(packet, this.#announcementOptions);
+      if (!parsed.ok) return this.#drop(parsed.reason, parsed.detail, source);
+      announcement = parsed.value;
+    }
     let verdict: ReturnType<SubscriptionVerifier['verify']>;
     try {
       verdict = this.#verifier.verify(packet, announcement, source);

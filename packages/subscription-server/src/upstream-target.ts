@@ -14,7 +14,7 @@
  *  - `@name`             Linux abstract UNIX socket, kept verbatim; its connect path is `\0name`.
  * port: decimal 1..65535.
  */
-import { isIPv4, isIPv6, SocketAddress } from 'node:net';
+import { isIPv6, SocketAddress } from 'node:net';
 import { parseHostKey } from '@switchyard/protocol';
 
 /** Where to connect: TCP host (IPv4, IPv6 without brackets, or DNS name) and port, or a UNIX path. */
@@ -36,18 +36,14 @@ export type AddressParseResult =
   | { readonly ok: true; readonly value: NodeAddress }
   | { readonly ok: false; readonly detail: string };
 
-// C0 controls and DEL: never part of a socket address, and dangerous in logs.
-const CONTROL = /[\u0000-\u001f\u007f]/;
-const DIGITS = /^[0-9]{1,5}$/;
-const IPV4_LIKE = /^[0-9.]+$/;
-const IPV4_PART = /^(?:0|[1-9][0-9]{0,2})$/;
-
 /** Parses and normalises a node address; see the module comment for the accepted forms. */
 export function parseNodeAddress(raw: string): AddressParseResult {
-  const bytes = Buffer.byteLength(raw, 'utf8');
-  if (bytes === 0) return fail('empty address');
-  if (bytes > MAX_ADDRESS_LENGTH) return fail(`address of ${bytes} bytes exceeds ${MAX_ADDRESS_LENGTH}`);
-  if (CONTROL.test(raw)) return fail('address contains a control byte');
+  if (raw.length === 0) return fail('empty address');
+  if (raw.length * 3 > MAX_ADDRESS_LENGTH) {
+    const bytes = Buffer.byteLength(raw, 'utf8');
+    if (bytes > MAX_ADDRESS_LENGTH) return fail(`address of ${bytes} bytes exceeds ${MAX_ADDRESS_LENGTH}`);
+  }
+  if (hasControl(raw)) return fail('address contains a control byte');
 
   const first = raw.charCodeAt(0);
   if (first === 0x2f /* / */ || raw.startsWith('./')) {
@@ -67,9 +63,12 @@ export function parseNodeAddress(raw: string): AddressParseResult {
   if (port === undefined) return fail('port is not a decimal number in 1..65535');
   if (hostText.length === 0) return ok(`0.0.0.0:${port}`, { kind: 'tcp', host: '0.0.0.0', port });
   if (hostText.includes(':')) return fail('IPv6 addresses must be written in brackets: [addr]:port');
-  if (IPV4_LIKE.test(hostText)) {
-    if (!isStrictIpv4(hostText)) return fail('not a dotted-quad IPv4 address');
-    return ok(`${hostText}:${port}`, { kind: 'tcp', host: hostText, port });
+  const ipv4 = dottedQuad(hostText);
+  if (ipv4 !== NOT_IPV4_LIKE) {
+    if (ipv4 === BAD_IPV4) return fail('not a dotted-quad IPv4 address');
+    // The text is already normalised when the port was written in plain decimal: no copy.
+    const address = raw.charCodeAt(colon + 1) !== 0x30 /* 0 */ ? raw : `${hostText}:${port}`;
+    return ok(address, { kind: 'tcp', host: hostText, port });
   }
   const name = parseHostKey(hostText);
   if (name === undefined || name.port !== undefined || name.host.startsWith('[')) return fail('not a valid host name');
@@ -105,15 +104,59 @@ function parseBracketedIpv6(raw: string): AddressParseResult {
 }
 
 function parsePort(text: string): number | undefined {
-  if (!DIGITS.test(text)) return undefined;
-  const port = Number(text);
+  if (text.length === 0 || text.length > 5) return undefined;
+  let port = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return undefined;
+    port = port * 10 + (c - 0x30);
+  }
   return port >= 1 && port <= 65535 ? port : undefined;
 }
 
-function isStrictIpv4(text: string): boolean {
-  if (!isIPv4(text)) return false;
-  const parts = text.split('.');
-  return parts.length === 4 && parts.every((part) => IPV4_PART.test(part) && Number(part) <= 255);
+/** dottedQuad(): the text has characters other than digits and dots (so it is a host name or junk). */
+const NOT_IPV4_LIKE = 0;
+/** dottedQuad(): digits and dots, but not four parts of 0..255 in plain decimal. */
+const BAD_IPV4 = 1;
+const IPV4 = 2;
+
+/**
+ * Classifies digits-and-dots text: a strict dotted quad (four parts, each `0` or `[1-9][0-9]{0,2}` and at
+ * most 255: no leading zeros, which `inet_addr` would read as octal), or not.
+ */
+function dottedQuad(text: string): number {
+  let parts = 1;
+  let digits = 0;
+  let value = 0;
+  let leadingZero = false;
+  let bad = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x2e /* . */) {
+      if (digits === 0) bad = true;
+      parts++;
+      digits = 0;
+      value = 0;
+      leadingZero = false;
+    } else if (c >= 0x30 && c <= 0x39) {
+      if (digits === 0 && c === 0x30) leadingZero = true;
+      else if (leadingZero) bad = true;
+      digits++;
+      value = value * 10 + (c - 0x30);
+      if (digits > 3 || value > 255) bad = true;
+    } else {
+      return NOT_IPV4_LIKE;
+    }
+  }
+  return bad || digits === 0 || parts !== 4 ? BAD_IPV4 : IPV4;
+}
+
+function hasControl(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
 }
 
 function ok(address: string, target: UpstreamTarget): AddressParseResult {

@@ -22,6 +22,7 @@ import type { SwitchyardConfig } from './cli-options.js';
 import { OperatorWiring, operatorRouterOptions } from './operator-wiring.js';
 import { SubscriptionCertificates } from './sni-subscriptions.js';
 import { createSubscriptionSecurity } from './subscription-security-wiring.js';
+import { TableChangeLog } from './table-change-log.js';
 import { routerTlsOptions } from './tls-options.js';
 import { hardeningRouterOptions } from './hardening-options.js';
 import { type CompatComponents, compatRouterOptions, createCompatComponents } from './uwsgi-compat-wiring.js';
@@ -47,14 +48,19 @@ export class SwitchyardApp {
   readonly operator: OperatorWiring;
   private readonly config: SwitchyardConfig;
   private readonly logger: Logger;
+  /** One info line per table change, bounded per second (table-change-log.ts). */
+  private readonly tableLog: TableChangeLog;
   private ready = false;
   private closing: Promise<void> | undefined;
+  /** Every listener of this process, read once start() has bound them all. */
+  private boundListeners: readonly { address: string; port: number }[] | undefined;
 
   constructor(options: SwitchyardAppOptions) {
     const { config, logger } = options;
     this.config = config;
     this.logger = logger;
     const clock = options.clock ?? Date.now;
+    this.tableLog = new TableChangeLog(logger, clock);
     this.router = new Router({
       http: config.http,
       logger,
@@ -82,12 +88,8 @@ export class SwitchyardApp {
       clock,
       logger,
       maxHosts: config.maxHosts,
-      ownListeners: () => [
-        ...this.router.addresses(),
-        ...this.router.httpsAddresses(),
-        ...this.subscriptions.addresses(),
-        ...[this.admin.address()].filter((a) => a !== undefined),
-      ],
+      // Read per datagram: once everything is bound the list is kept (each read costs getsockname calls).
+      ownListeners: () => this.boundListeners ?? this.listeners(),
     });
     this.subscriptions = new SubscriptionServer({
       binds: [...config.subscriptionServer],
@@ -102,7 +104,7 @@ export class SwitchyardApp {
       router: this.router,
       registry: this.registry,
       subscriptions: this.subscriptions,
-      toVhostNode,
+      toVhostNode: (node) => toVhostNode(node, this.registry),
     });
     this.admin = new AdminServer({
       ...this.operator.adminOptions(),
@@ -154,7 +156,7 @@ export class SwitchyardApp {
     switch (event.type) {
       case 'added':
       case 'updated':
-        this.router.upsertNode(toVhostNode(node), node.algo);
+        this.router.upsertNode(toVhostNode(node, this.registry), node.algo);
         if (node.state === 'draining') this.router.setNodeState(node.key, node.address, 'draining');
         break;
       case 'draining':
@@ -168,12 +170,7 @@ export class SwitchyardApp {
         break;
     }
     this.sni.apply(event);
-    if (event.type !== 'refreshed') {
-      this.logger.info(
-        { component: 'table', event: event.type, host: node.key, node: node.address },
-        `node ${event.type}`,
-      );
-    }
+    this.tableLog.record(event);
   }
 
   async start(): Promise<void> {
@@ -188,6 +185,7 @@ export class SwitchyardApp {
       await this.shutdown();
       throw error;
     }
+    this.boundListeners = this.listeners();
     this.registry.start();
     this.ready = true;
     const admin = this.admin.address();
@@ -216,19 +214,31 @@ export class SwitchyardApp {
     await this.operator.close();
     await this.compat.close();
     await this.registry.close();
+    this.tableLog.close();
     await this.admin.close();
   }
 
   get configuration(): SwitchyardConfig {
     return this.config;
   }
+
+  /** The addresses this process listens on (HTTP, HTTPS, subscriptions, admin). */
+  private listeners(): { address: string; port: number }[] {
+    return [
+      ...this.router.addresses(),
+      ...this.router.httpsAddresses(),
+      ...this.subscriptions.addresses(),
+      ...[this.admin.address()].filter((a) => a !== undefined),
+    ];
+  }
 }
 
-function toVhostNode(node: RegisteredNode): VhostNode {
+/** The router's view of a registered node; the target is shared by every node with that address. */
+function toVhostNode(node: RegisteredNode, registry: SubscriptionRegistry): VhostNode {
   return {
     key: node.key,
     address: node.address,
-    target: parseUpstreamTarget(node.address)!,
+    target: registry.targetOf(node.address)!,
     protocol: node.protocol,
     weight: node.weight,
     modifier1: node.modifier1,
