@@ -9,7 +9,8 @@
  * Header names are compared in lowercase; values pass byte-exact (latin1 strings).
  */
 
-const HOP_BY_HOP = new Set([
+/** Hop-by-hop headers (RFC 9110 §7.6.1 and the proxy-specific ones), lowercase. */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
   'proxy-connection',
@@ -23,7 +24,7 @@ const HOP_BY_HOP = new Set([
 ]);
 
 /** Headers the router owns on the way up; a client copy is dropped and `Connection` cannot name them. */
-const PROXY_OWNED_UP = new Set([
+export const PROXY_OWNED_UP: ReadonlySet<string> = new Set([
   'host',
   'content-length',
   'transfer-encoding',

@@ -12,7 +12,7 @@
  * same reason); a client cannot inject `UWSGI_*` vars (every header gets the HTTP_ prefix).
  */
 import { UwsgiVarsBuilder } from '@switchyard/protocol';
-import { connectionListed } from './header-policy.js';
+import { connectionListed, HOP_BY_HOP, PROXY_OWNED_UP } from './header-policy.js';
 
 export interface UwsgiRequestInfo {
   readonly method: string;
@@ -30,24 +30,11 @@ export interface UwsgiRequestInfo {
   readonly extraVars: readonly (readonly [string, string])[];
 }
 
-const SKIPPED = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'http2-settings',
-  'proxy-authorization',
-  'content-length',
+/** Headers never turned into HTTP_* vars: hop-by-hop, proxy-owned (but Host, which becomes HTTP_HOST) and the two CGI vars. */
+const SKIPPED: ReadonlySet<string> = new Set([
+  ...HOP_BY_HOP,
+  ...[...PROXY_OWNED_UP].filter((name) => name !== 'host'),
   'content-type',
-  'x-forwarded-for',
-  'x-forwarded-proto',
-  'x-forwarded-host',
-  'x-forwarded-port',
-  'forwarded',
-  'x-real-ip',
 ]);
 
 /** Returns header + vars; throws VarsTooLargeError (SY_VARS_TOO_LARGE) past 64 KiB. */
