@@ -1,5 +1,6 @@
 export { BadPacketError, type BadPacketReason, ProtocolError, VarsTooLargeError } from './errors.js';
 export { type HostKey, type HostKeyOptions, MAX_HOST_KEY_LENGTH, parseHostKey } from './host-key.js';
+export { HostKeyMap } from './host-key-map.js';
 export { MAX_MOUNT_DEPTH, type MountpointKey, parseMountpointKey } from './mountpoint-key.js';
 export {
   type DecodeOptions,

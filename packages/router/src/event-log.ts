@@ -81,6 +81,7 @@ export class EventLog {
   private listeners: readonly EventListener[] = [];
   /** node id → time of its last logged refresh; insertion order = oldest first. */
   private readonly refreshSeen = new Map<string, number>();
+  private refreshPurgedAt = Number.NEGATIVE_INFINITY;
   private rejectWindow = 0;
   private rejectInWindow = 0;
   private rejectSuppressed = 0;
@@ -121,13 +122,21 @@ export class EventLog {
     const now = this.clock();
     const id = `${host}\n${node}`;
     const seen = this.refreshSeen;
-    // Forget nodes whose window has passed (oldest first), so the map holds one window of nodes at most.
-    for (const [oldId, at] of seen) {
-      if (now - at < this.refreshSampleMs) break;
-      seen.delete(oldId);
+    // Forget nodes whose window has passed (oldest first), so the map holds about one window of nodes.
+    // At most once a second: this runs per refresh datagram, and walking the front of a Map that keeps
+    // losing its oldest entries costs more than the rest of the intake (measured at 100k refreshes/s).
+    if (now - this.refreshPurgedAt >= 1000 || now < this.refreshPurgedAt) {
+      this.refreshPurgedAt = now;
+      for (const [oldId, at] of seen) {
+        if (now - at < this.refreshSampleMs) break;
+        seen.delete(oldId);
+      }
     }
-    if (seen.has(id)) return undefined;
-    if (seen.size >= this.refreshTrackLimit) return undefined;
+    const at = seen.get(id);
+    if (at !== undefined) {
+      if (now - at < this.refreshSampleMs) return undefined;
+      seen.delete(id); // re-inserted below, at the end (newest)
+    } else if (seen.size >= this.refreshTrackLimit) return undefined;
     seen.set(id, now);
     return this.record({ type: 'refreshed', host, node, source });
   }

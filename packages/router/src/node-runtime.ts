@@ -4,6 +4,7 @@
  * attempts per host key (uWSGI's pool `hits`). Entries are created on first use and dropped when a node
  * is idle and forgotten (`forget`, `forgetKey`).
  */
+import { HostKeyMap } from '@switchyard/protocol';
 import { PeakEwma } from './peak-ewma.js';
 
 export interface NodeStats {
@@ -26,8 +27,11 @@ interface RuntimeRecord extends NodeStats {
 
 export class NodeRuntime {
   private readonly records = new Map<string, RuntimeRecord>();
-  /** Attempts per host key (kept while the key is in the table; see forgetKey). */
-  private readonly hits = new Map<string, number>();
+  /**
+   * Attempts per host key (kept while the key is in the table; see forgetKey). Sharded: with traffic to
+   * a million hosts a plain Map's rehash would stall the event loop (protocol/host-key-map.ts).
+   */
+  private readonly hits = new HostKeyMap<number>();
 
   /** Counts a request dispatched to `address` for host `key`. */
   begin(key: string, address: string): void {

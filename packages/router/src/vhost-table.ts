@@ -9,6 +9,7 @@
  * the full order is in lookup-rules.ts. Runtime state (in-flight, failures) is not here: see
  * node-runtime.ts.
  */
+import { HostKeyMap } from '@switchyard/protocol';
 import { KeyShapes, type LookupOptions, lookupExtended } from './lookup-rules.js';
 import { SortedKeyIndex } from './sorted-key-index.js';
 
@@ -58,7 +59,8 @@ export interface LookupResult {
 }
 
 export class VhostTable {
-  private readonly hosts = new Map<string, HostEntry>();
+  /** Sharded: a plain Map's rehash at a million hosts stalls the event loop for ~30 ms (host-key-map.ts). */
+  private readonly hosts = new HostKeyMap<HostEntry>();
   private staticEntry: HostEntry | undefined;
   private versionCounter = 0;
   private nodeTotal = 0;

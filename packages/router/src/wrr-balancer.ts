@@ -24,6 +24,8 @@ export class SmoothWeightedRoundRobin extends PoolBalancer {
   }
 
   protected order(pool: NodePool, _context: BalancerContext): readonly VhostNode[] {
+    // One node: nothing to rotate, and no state to keep (a million one-node hosts would each get some).
+    if (pool.nodes.length === 1) return pool.nodes;
     let current = this.state.get(pool.nodes);
     if (current === undefined) {
       current = new Float64Array(pool.nodes.length);

@@ -16,7 +16,7 @@
  *    key-too-long. Draining nodes count towards the limits (they hold memory and connections).
  *
  * Representation (memory at a million hosts): nodes live in parallel columns indexed by slot
- * (node-columns.ts), a host is one Map entry from its key to the slot of its first node, and the nodes of
+ * (node-columns.ts), a host is one (sharded) Map entry from its key to the slot of its first node, and the nodes of
  * a host are chained through the `next` column in subscription order. No object exists per node or per
  * host; RegisteredNode snapshots are built for events and `get()`. Strings are shared: the key in the
  * Map and the column is one string, and node addresses go through a bounded intern cache
@@ -42,6 +42,7 @@
  *
  * `close()` stops the sweep timer; the table stays readable (the router may still drain from it).
  */
+import { HostKeyMap } from '@switchyard/protocol';
 import { type Logger, pino } from 'pino';
 import { z } from 'zod';
 import type { Announcement } from './announcement.js';
@@ -136,8 +137,8 @@ export class SubscriptionRegistry {
   readonly #maxNodesPerHost: number;
   readonly #maxHosts: number;
   readonly #logger: Logger;
-  /** Host key → slot of its first node. */
-  readonly #hosts = new Map<string, number>();
+  /** Host key → slot of its first node (sharded: no rehash stall at a million hosts, host-key-map.ts). */
+  readonly #hosts = new HostKeyMap<number>();
   readonly #nodes = new NodeColumns();
   readonly #addresses = new NodeAddressCache();
   readonly #active: ExpiryWheel;
@@ -237,7 +238,7 @@ export class SubscriptionRegistry {
     return Object.freeze(nodes);
   }
 
-  /** The registered keys. */
+  /** The registered keys (in no particular order). */
   hosts(): IterableIterator<string> {
     return this.#hosts.keys();
   }

@@ -68,7 +68,11 @@ export interface SubscriptionServerOptions {
   binds: readonly string[];
   registry: SubscriptionRegistry;
   logger?: Logger;
-  /** SO_RCVBUF request in bytes. Default 8 MiB; the kernel caps it at net.core.rmem_max. */
+  /**
+   * SO_RCVBUF request in bytes. Default 32 MiB: room for a burst of ~40 000 announcements queued in the
+   * kernel (each small datagram is charged ~800 bytes). The kernel caps it at net.core.rmem_max (often
+   * 208 KiB); the memory is only used while datagrams wait. README: "Subscription bursts".
+   */
   recvBufferSize?: number;
   /** Largest accepted datagram including the 4-byte header. Default 4096 (uWSGI's buffer). */
   maxPacketSize?: number;
@@ -215,7 +219,7 @@ export class SubscriptionServer {
     this.#binds = o.binds.map((b) => parseBindAddress(b)!);
     this.#registry = o.registry;
     this.#logger = (o.logger ?? pino({ level: 'silent' })).child({ component: 'subscription-server' });
-    this.#recvBufferSize = o.recvBufferSize ?? 8 * 1024 * 1024;
+    this.#recvBufferSize = o.recvBufferSize ?? 32 * 1024 * 1024;
     this.#maxPacketSize = o.maxPacketSize ?? 4096;
     this.#verifier = o.verifier ?? acceptAllVerifier;
     this.#admission = o.admission;
