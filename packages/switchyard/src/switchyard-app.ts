@@ -19,12 +19,12 @@ import {
 import type { Logger } from 'pino';
 import { routerBalancing } from './balancing-options.js';
 import type { SwitchyardConfig } from './cli-options.js';
+import { hardeningRouterOptions } from './hardening-options.js';
 import { OperatorWiring, operatorRouterOptions } from './operator-wiring.js';
 import { SubscriptionCertificates } from './sni-subscriptions.js';
 import { createSubscriptionSecurity } from './subscription-security-wiring.js';
 import { TableChangeLog } from './table-change-log.js';
 import { routerTlsOptions } from './tls-options.js';
-import { hardeningRouterOptions } from './hardening-options.js';
 import { type CompatComponents, compatRouterOptions, createCompatComponents } from './uwsgi-compat-wiring.js';
 
 export interface SwitchyardAppOptions {
