@@ -8,18 +8,26 @@
  * over a keep-alive connection until the first 2xx (bounded per host). Reports p50/p99/max of
  * packet → first 2xx, in milliseconds. The polling resolution is one HTTP round trip on loopback.
  *
- *   npx tsx bench/subscription-latency.ts [--count 200]       (after npm run build)
+ * Saturated mode (`--saturated`): the same, while wrk (`-t1 -c64`, pinned with the bench to core 1)
+ * drives another host (nginx backend when installed) through the router as fast as it goes, so the
+ * router's event loop is busy. Each measured host is then followed by one GET of an already-routed host
+ * on the same connection, the baseline under the same load: packet → 2xx minus that round trip is the
+ * routing delay itself.
+ *
+ *   npx tsx bench/subscription-latency.ts [--count 200] [--saturated]      (after npm run build)
  */
 import { createSocket } from 'node:dgram';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { encodeSubscription } from '@switchyard/protocol';
-import { canPin, installCleanup, killAll, pinSelf, start } from './lib/children.js';
-import { freePort } from './lib/probe.js';
+import { type Child, canPin, installCleanup, killAll, pinSelf, start } from './lib/children.js';
+import { nginxArgs, nginxAvailable, writeBackendConfig } from './lib/nginx.js';
+import { freePort, waitFor2xx } from './lib/probe.js';
 
 export const SWITCHYARD_CLI = resolve(import.meta.dirname, '..', 'packages', 'switchyard', 'dist', 'cli.js');
 
@@ -31,10 +39,18 @@ export interface LatencyResult {
   readonly p99: number;
   readonly max: number;
   readonly medianPolls: number;
+  /** Share of hosts whose very first request (sent right after the datagram) was routed. */
+  readonly firstRequestRouted: number;
   readonly perHostTimeoutMs: number;
   /** The resolution: p50/p99 of `GET /` for an already-routed host over the same connection, in ms. */
   readonly baselineP50: number;
   readonly baselineP99: number;
+  /** Saturated mode: p50/p99 of (packet → 2xx) minus the baseline GET that followed it, in ms. */
+  readonly routingP50?: number;
+  readonly routingP99?: number;
+  /** Saturated mode: requests/s wrk pushed through the router meanwhile. */
+  readonly saturationRps?: number | undefined;
+  readonly saturated: boolean;
 }
 
 export type LatencyOutcome =
@@ -45,6 +61,8 @@ export interface LatencyOptions {
   readonly count?: number;
   readonly perHostTimeoutMs?: number;
   readonly pin?: boolean;
+  /** Keep the router busy with wrk against another host meanwhile. */
+  readonly saturate?: boolean;
 }
 
 export function percentile(sorted: readonly number[], p: number): number {
@@ -133,8 +151,10 @@ export async function measureSubscriptionLatency(options: LatencyOptions = {}): 
       const tail = sy.output().trim().split('\n').slice(-3).join(' | ');
       return { ok: false, skipped: `Switchyard ${why}${tail ? `: ${tail}` : ''}` };
     }
+    const saturation = options.saturate === true ? await saturate(httpPort, send, options.pin === true) : undefined;
     const latencies: number[] = [];
     const polls: number[] = [];
+    const routing: number[] = [];
     const tag = Math.random().toString(36).slice(2, 8);
     for (let i = 0; i < count && !exited; i++) {
       const host = `n${i}-${tag}.bench.test`;
@@ -151,11 +171,21 @@ export async function measureSubscriptionLatency(options: LatencyOptions = {}): 
           break;
         }
       }
+      if (saturation !== undefined) {
+        // The same round trip for a routed host, under the same load, right after.
+        const t1 = performance.now();
+        await probe(agent, httpPort, warm);
+        const roundTrip = performance.now() - t1;
+        const last = latencies.at(-1);
+        if (last !== undefined && polls.at(-1) !== undefined) routing.push(Math.max(0, last - roundTrip));
+      }
     }
+    const saturationRps = saturation === undefined ? undefined : await saturation.stop();
     latencies.sort((a, b) => a - b);
     polls.sort((a, b) => a - b);
+    routing.sort((a, b) => a - b);
     const baseline: number[] = [];
-    for (let i = 0; i < count && !exited; i++) {
+    for (let i = 0; i < count && !exited && saturation === undefined; i++) {
       const t0 = performance.now();
       await probe(agent, httpPort, warm);
       baseline.push(performance.now() - t0);
@@ -170,9 +200,14 @@ export async function measureSubscriptionLatency(options: LatencyOptions = {}): 
         p99: percentile(latencies, 99),
         max: latencies.at(-1) ?? Number.NaN,
         medianPolls: percentile(polls, 50),
+        firstRequestRouted: polls.filter((p) => p === 1).length / Math.max(1, polls.length),
         perHostTimeoutMs,
         baselineP50: percentile(baseline, 50),
         baselineP99: percentile(baseline, 99),
+        saturated: saturation !== undefined,
+        ...(saturation === undefined
+          ? {}
+          : { routingP50: percentile(routing, 50), routingP99: percentile(routing, 99), saturationRps }),
       },
     };
   } finally {
@@ -184,18 +219,82 @@ export async function measureSubscriptionLatency(options: LatencyOptions = {}): 
   }
 }
 
+/**
+ * Starts the load: a second host (`busy-…`) on an nginx backend (a node:http one when nginx is missing)
+ * and wrk against it, pinned to core 1 with this process. `stop()` resolves with wrk's requests/s.
+ */
+async function saturate(
+  httpPort: number,
+  send: (packet: Buffer) => Promise<void>,
+  pin: boolean,
+): Promise<{ stop(): Promise<number> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-latency-'));
+  let backendPort: number;
+  let nginx: Child | undefined;
+  let fallback: http.Server | undefined;
+  if (nginxAvailable()) {
+    backendPort = await freePort();
+    nginx = start('nginx-backend', 'nginx', nginxArgs(dir, writeBackendConfig(dir, [backendPort])), {
+      cpu: pin ? 1 : undefined,
+    });
+    await waitFor2xx(backendPort, '/', 'backend', 5000);
+  } else {
+    fallback = http.createServer({ keepAliveTimeout: 60_000 }, (_req, res) => res.end('ok\n'));
+    await new Promise<void>((r) => fallback!.listen(0, '127.0.0.1', () => r()));
+    backendPort = (fallback.address() as AddressInfo).port;
+  }
+  const busy = `busy-${process.pid}.bench.test`;
+  await send(subscribePacket(busy, `127.0.0.1:${backendPort}`));
+  await waitFor2xx(httpPort, '/', busy, 5000);
+  const wrk = start('wrk', 'wrk', ['-t1', '-c64', '-d120s', '-H', `Host: ${busy}`, `http://127.0.0.1:${httpPort}/`], {
+    cpu: pin ? 1 : undefined,
+  });
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, 1000)); // ramp up
+  return {
+    stop: async () => {
+      const seconds = (performance.now() - t0) / 1000;
+      // wrk prints its report on SIGINT.
+      wrk.process.kill('SIGINT');
+      await wrk.exited;
+      const m = /(\d+) requests in/.exec(wrk.output());
+      await nginx?.stop();
+      fallback?.closeAllConnections();
+      fallback?.close();
+      rmSync(dir, { recursive: true, force: true });
+      return m === null ? Number.NaN : Number(m[1]) / seconds;
+    },
+  };
+}
+
 const ms = (n: number) => `${n.toFixed(2)} ms`;
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
 export function latencyMarkdown(outcome: LatencyOutcome): string {
   const head = '## Subscription → first routed request\n\n';
   if (!outcome.ok) return `${head}Skipped: ${outcome.skipped}\n`;
   const r = outcome.result;
+  if (r.saturated) {
+    return (
+      '## Subscription → first routed request, router saturated\n\n' +
+      `While wrk (\`-t1 -c64\`) drives another host through the router (${Math.round(r.saturationRps ?? 0)} requests/s), ` +
+      'a subscribe datagram for a fresh hostname, then `GET /` with that Host polled back to back over one keep-alive ' +
+      'connection until the first 2xx; after each, one GET of an already-routed host on the same connection (the ' +
+      'round trip under this load). "Routing delay" = packet → 2xx minus that round trip.\n\n' +
+      '| hosts | routed | routed at the first request | packet → 2xx p50 | p99 | max | routing delay p50 | p99 |\n' +
+      '|---:|---:|---:|---:|---:|---:|---:|---:|\n' +
+      `| ${r.count} | ${r.routed} | ${pct(r.firstRequestRouted)} | ${ms(r.p50)} | ${ms(r.p99)} | ${ms(r.max)} | ` +
+      `${ms(r.routingP50 ?? Number.NaN)} | ${ms(r.routingP99 ?? Number.NaN)} |\n\n` +
+      'A request sent right after the datagram that is routed means the routing delay was shorter than the ' +
+      "request's trip into the router's host lookup.\n"
+    );
+  }
   return (
     `${head}Subscribe datagram for a fresh hostname, then \`GET /\` with that Host polled back to back over one ` +
     `keep-alive connection until the first 2xx (per-host limit ${r.perHostTimeoutMs} ms).\n\n` +
-    '| hosts | routed | p50 | p99 | max | polls per host (median) | baseline GET, routed host: p50 / p99 |\n' +
-    '|---:|---:|---:|---:|---:|---:|---:|\n' +
-    `| ${r.count} | ${r.routed} | ${ms(r.p50)} | ${ms(r.p99)} | ${ms(r.max)} | ${r.medianPolls} | ` +
+    '| hosts | routed | p50 | p99 | max | polls per host (median) | routed at the first request | baseline GET, routed host: p50 / p99 |\n' +
+    '|---:|---:|---:|---:|---:|---:|---:|---:|\n' +
+    `| ${r.count} | ${r.routed} | ${ms(r.p50)} | ${ms(r.p99)} | ${ms(r.max)} | ${r.medianPolls} | ${pct(r.firstRequestRouted)} | ` +
     `${ms(r.baselineP50)} / ${ms(r.baselineP99)} |\n\n` +
     'The baseline is the polling resolution: one request for a host that is already routed, same connection.\n'
   );
@@ -203,7 +302,10 @@ export function latencyMarkdown(outcome: LatencyOutcome): string {
 
 async function main(): Promise<void> {
   installCleanup();
-  const { values } = parseArgs({ options: { count: { type: 'string', default: '200' } }, strict: true });
+  const { values } = parseArgs({
+    options: { count: { type: 'string', default: '200' }, saturated: { type: 'boolean', default: false } },
+    strict: true,
+  });
   const count = Number(values.count);
   if (!Number.isInteger(count) || count < 1 || count > 10_000) {
     process.stderr.write('subscription-latency: --count must be a whole number 1..10000\n');
@@ -214,6 +316,10 @@ async function main(): Promise<void> {
   if (pin) pinSelf(1);
   const outcome = await measureSubscriptionLatency({ count, pin });
   process.stdout.write(latencyMarkdown(outcome));
+  if (values.saturated) {
+    process.stdout.write('\n');
+    process.stdout.write(latencyMarkdown(await measureSubscriptionLatency({ count, pin, saturate: true })));
+  }
   await killAll();
 }
 

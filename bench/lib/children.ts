@@ -39,6 +39,8 @@ export interface StartOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Keep stdout/stderr (tail only). Default true; false sends them to /dev/null. */
   readonly capture?: boolean;
+  /** Open an IPC channel (child.process.send / 'message'). Default false. */
+  readonly ipc?: boolean;
 }
 
 export function start(name: string, command: string, args: readonly string[], options: StartOptions = {}): Child {
@@ -47,7 +49,12 @@ export function start(name: string, command: string, args: readonly string[], op
   const capture = options.capture ?? true;
   const proc = spawn(argv[0]!, argv.slice(1), {
     detached: true,
-    stdio: ['ignore', capture ? 'pipe' : 'ignore', capture ? 'pipe' : 'ignore'],
+    stdio: [
+      'ignore',
+      capture ? 'pipe' : 'ignore',
+      capture ? 'pipe' : 'ignore',
+      ...(options.ipc === true ? ['ipc' as const] : []),
+    ],
     env: options.env ?? process.env,
   });
   let tail = '';

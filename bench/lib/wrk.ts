@@ -12,6 +12,8 @@ export interface WrkOptions {
   readonly connections: number;
   readonly durationS: number;
   readonly cpu?: number | undefined;
+  /** A wrk Lua script (`-s`); its request() may override the Host header. */
+  readonly script?: string | undefined;
 }
 
 export interface WrkResult {
@@ -38,6 +40,7 @@ export async function runWrk(o: WrkOptions): Promise<WrkResult> {
     '--latency',
     '-H',
     `Host: ${o.host}`,
+    ...(o.script === undefined ? [] : ['-s', o.script]),
     o.url,
   ];
   const child = start('wrk', 'wrk', args, { cpu: o.cpu });

@@ -10,6 +10,7 @@
  * (a record with a policy stays). A policy is frozen and replaced on every change; `version` grows with
  * every change of any policy (part of the admin ETags).
  */
+import { HostKeyMap } from '@switchyard/protocol';
 import { z } from 'zod';
 
 export interface MaintenancePage {
@@ -79,7 +80,8 @@ export class HostRecord {
 }
 
 export class HostPolicyStore {
-  private readonly records = new Map<string, HostRecord>();
+  /** Sharded: requests to a million hosts create a record each; no rehash stall (protocol/host-key-map.ts). */
+  private readonly records = new HostKeyMap<HostRecord>();
   private versionCounter = 0;
 
   /** Grows with every policy change. */

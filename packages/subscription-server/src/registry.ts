@@ -44,7 +44,6 @@
  */
 import { HostKeyMap } from '@switchyard/protocol';
 import { type Logger, pino } from 'pino';
-import { z } from 'zod';
 import type { Announcement } from './announcement.js';
 import { type DropReason, InvalidOptionsError } from './errors.js';
 import { BUDGET_SPENT, ExpiryWheel, NONE_DUE } from './expiry-wheel.js';
@@ -58,68 +57,16 @@ import {
   type TableEvent,
   type TableListener,
 } from './registered-node.js';
+import {
+  type AppliedChange,
+  type ApplyResult,
+  type RegistryMetrics,
+  type RegistryOptions,
+  RegistryOptionsSchema,
+} from './registry-options.js';
 import type { UpstreamTarget } from './upstream-target.js';
 
-/** What an accepted announcement did: the TableEvent it emitted ('draining' also for a repeated unsubscribe). */
-export type AppliedChange = 'added' | 'refreshed' | 'updated' | 'draining';
-
-export type ApplyResult =
-  | { readonly accepted: true; readonly change: AppliedChange }
-  | { readonly accepted: false; readonly reason: DropReason; readonly detail: string };
-
-export interface RegistryOptions {
-  /** ms; default Date.now. */
-  clock?: () => number;
-  /** Silence longer than this (ms) expires an active node. Default 17_000 (uWSGI). */
-  toleranceMs?: number;
-  /** A draining node is removed after this (ms) even if nobody reported it drained. Default 30_000. */
-  drainTimeoutMs?: number;
-  /** Period (ms) of the sweep timer started by start(). Default 1_000. */
-  sweepIntervalMs?: number;
-  /**
-   * Largest number of nodes one timer slice removes before yielding to the event loop; it also examines
-   * at most 4× as many expiry entries. Default 256.
-   */
-  sweepBatchSize?: number;
-  /** Longest a timer slice runs (ms of wall time, checked every 32 entries) before yielding. Default 0.5. */
-  sweepSliceMs?: number;
-  /** Longest accepted key in bytes. Default 255. */
-  maxKeyLength?: number;
-  /** Default 64. */
-  maxNodesPerHost?: number;
-  /** Default 1_000_000. */
-  maxHosts?: number;
-  /** Receives listener failures; default: a silent logger. */
-  logger?: Logger;
-}
-
-/** Introspection counters (also exported as metrics by the composition). */
-export interface RegistryMetrics {
-  readonly hosts: number;
-  readonly nodes: number;
-  readonly draining: number;
-  /** Wheel entries looked at by sweeps since creation: stays proportional to the nodes that were due. */
-  readonly sweepExamined: number;
-  /** Expiry entries held, stale ones included (about one per node). */
-  readonly wheelEntries: number;
-  /** Node slots allocated in the columns (≥ nodes; capacity grows by doubling). */
-  readonly slotCapacity: number;
-}
-
-const positiveInt = z.number().int().positive();
-
-const OptionsSchema = z.strictObject({
-  clock: z.custom<() => number>((v) => typeof v === 'function', 'clock must be a function').optional(),
-  toleranceMs: positiveInt.optional(),
-  drainTimeoutMs: positiveInt.optional(),
-  sweepIntervalMs: positiveInt.optional(),
-  sweepBatchSize: positiveInt.optional(),
-  sweepSliceMs: z.number().positive().optional(),
-  maxKeyLength: positiveInt.max(255).optional(),
-  maxNodesPerHost: positiveInt.optional(),
-  maxHosts: positiveInt.optional(),
-  logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null, 'logger must be a pino logger').optional(),
-});
+export type { AppliedChange, ApplyResult, RegistryMetrics, RegistryOptions };
 
 /** Longest bucket of the expiry wheels (ms): the most a node can expire late beyond the sweep period. */
 const MAX_BUCKET_MS = 250;
@@ -152,7 +99,7 @@ export class SubscriptionRegistry {
 
   /** Does no I/O. Throws InvalidOptionsError (SY_BAD_OPTIONS) for invalid options. */
   constructor(options: RegistryOptions = {}) {
-    const parsed = OptionsSchema.safeParse(options);
+    const parsed = RegistryOptionsSchema.safeParse(options);
     if (!parsed.success) throw InvalidOptionsError.fromZod('registry', parsed.error);
     const o = parsed.data;
     this.#clock = o.clock ?? Date.now;
@@ -168,9 +115,9 @@ export class SubscriptionRegistry {
     // Buckets coarser than the sweep period would delay expiry beyond it.
     const bucketMs = Math.min(this.#sweepIntervalMs, MAX_BUCKET_MS);
     const nodes = this.#nodes;
-    const token = (slot: number) => nodes.token[slot]!;
-    this.#active = new ExpiryWheel(bucketMs, { token, deadline: (slot) => nodes.lastSeen[slot]! + this.#toleranceMs });
-    this.#draining = new ExpiryWheel(bucketMs, { token, deadline: (slot) => nodes.drainUntil[slot]! });
+    const token = (slot: number) => nodes.token(slot);
+    this.#active = new ExpiryWheel(bucketMs, { token, deadline: (slot) => nodes.lastSeen(slot) + this.#toleranceMs });
+    this.#draining = new ExpiryWheel(bucketMs, { token, deadline: (slot) => nodes.drainUntil(slot) });
   }
 
   /** Number of hosts (keys). */
@@ -234,7 +181,7 @@ export class SubscriptionRegistry {
     let slot = this.#hosts.get(key);
     if (slot === undefined) return undefined;
     const nodes: RegisteredNode[] = [];
-    for (; slot !== END; slot = this.#nodes.next[slot]!) nodes.push(this.#snapshot(slot));
+    for (; slot !== END; slot = this.#nodes.next(slot)) nodes.push(this.#snapshot(slot));
     return Object.freeze(nodes);
   }
 
@@ -317,8 +264,8 @@ export class SubscriptionRegistry {
     let tail = END;
     let count = 0;
     if (head !== undefined) {
-      for (let slot = head; slot !== END; slot = nodes.next[slot]!) {
-        if (nodes.address[slot] === a.address) return this.#refresh(slot, a);
+      for (let slot = head; slot !== END; slot = nodes.next(slot)) {
+        if (nodes.address(slot) === a.address) return this.#refresh(slot, a);
         tail = slot;
         count++;
       }
@@ -330,13 +277,13 @@ export class SubscriptionRegistry {
     }
     const now = this.#clock();
     const slot = nodes.alloc();
-    nodes.key[slot] = head === undefined ? key : nodes.key[head]!;
-    nodes.address[slot] = this.#addresses.intern(a.address);
-    nodes.next[slot] = END;
-    nodes.firstSeen[slot] = now;
+    nodes.setKey(slot, head === undefined ? key : nodes.key(head));
+    nodes.setAddress(slot, this.#addresses.intern(a.address));
+    nodes.setNext(slot, END);
+    nodes.setFirstSeen(slot, now);
     this.#store(slot, a, now);
     if (head === undefined) this.#hosts.set(key, slot);
-    else nodes.next[tail] = slot;
+    else nodes.setNext(tail, slot);
     this.#active.schedule(slot, nodes.bumpToken(slot), now + this.#toleranceMs);
     this.#emit({ type: 'added', node: this.#snapshot(slot) });
     return ADDED;
@@ -346,21 +293,21 @@ export class SubscriptionRegistry {
   #refresh(slot: number, a: Announcement): ApplyResult {
     const nodes = this.#nodes;
     const now = this.#clock();
-    const flags = nodes.flags[slot]!;
-    const rare = nodes.rare[slot];
+    const flags = nodes.flags(slot);
+    const rare = nodes.rare(slot);
     const routing =
-      nodes.weight[slot] !== a.weight ||
+      nodes.weight(slot) !== a.weight ||
       (flags & FLAG_HTTP) !== (a.protocol === 'http' ? FLAG_HTTP : 0) ||
-      nodes.backup[slot] !== a.backup ||
+      nodes.backup(slot) !== a.backup ||
       rare?.algo !== a.algo ||
-      nodes.modifier1[slot] !== a.modifier1 ||
-      nodes.modifier2[slot] !== a.modifier2;
+      nodes.modifier1(slot) !== a.modifier1 ||
+      nodes.modifier2(slot) !== a.modifier2;
     if (!routing && (flags & FLAG_DRAINING) === 0) {
       // The fast path: the expiry wheel re-arms lazily from lastSeen (expiry-wheel.ts).
-      nodes.lastSeen[slot] = now;
-      nodes.cores[slot] = a.cores;
-      nodes.load[slot] = a.load;
-      if (!sameRareFields(rare, a)) nodes.rare[slot] = rareFieldsOf(a);
+      nodes.setLastSeen(slot, now);
+      nodes.setCores(slot, a.cores);
+      nodes.setLoad(slot, a.load);
+      if (!sameRareFields(rare, a)) nodes.setRare(slot, rareFieldsOf(a));
       this.#emit({ type: 'refreshed', node: this.#snapshot(slot) });
       return REFRESHED;
     }
@@ -377,26 +324,26 @@ export class SubscriptionRegistry {
   /** Writes an accepted subscribe into a slot: every field of the announcement, active, seen now. */
   #store(slot: number, a: Announcement, now: number): void {
     const nodes = this.#nodes;
-    nodes.lastSeen[slot] = now;
-    nodes.weight[slot] = a.weight;
-    nodes.modifier1[slot] = a.modifier1;
-    nodes.modifier2[slot] = a.modifier2;
-    nodes.backup[slot] = a.backup;
-    nodes.cores[slot] = a.cores;
-    nodes.load[slot] = a.load;
-    nodes.flags[slot] = a.protocol === 'http' ? FLAG_HTTP : 0;
-    nodes.rare[slot] = sameRareFields(nodes.rare[slot], a) ? nodes.rare[slot] : rareFieldsOf(a);
+    nodes.setLastSeen(slot, now);
+    nodes.setWeight(slot, a.weight);
+    nodes.setModifier1(slot, a.modifier1);
+    nodes.setModifier2(slot, a.modifier2);
+    nodes.setBackup(slot, a.backup);
+    nodes.setCores(slot, a.cores);
+    nodes.setLoad(slot, a.load);
+    nodes.setFlags(slot, a.protocol === 'http' ? FLAG_HTTP : 0);
+    nodes.setRare(slot, sameRareFields(nodes.rare(slot), a) ? nodes.rare(slot) : rareFieldsOf(a));
   }
 
   #unsubscribe(a: Announcement): ApplyResult {
     const slot = this.#find(a.key, a.address);
     if (slot === END) return refuse('unknown-node', 'unsubscribe for a node that is not registered');
     const nodes = this.#nodes;
-    if ((nodes.flags[slot]! & FLAG_DRAINING) !== 0) return DRAINING;
-    nodes.flags[slot]! |= FLAG_DRAINING;
+    if ((nodes.flags(slot) & FLAG_DRAINING) !== 0) return DRAINING;
+    nodes.setFlags(slot, nodes.flags(slot) | FLAG_DRAINING);
     this.#drainingCount++;
     const until = this.#clock() + this.#drainTimeoutMs;
-    nodes.drainUntil[slot] = until;
+    nodes.setDrainUntil(slot, until);
     this.#draining.schedule(slot, nodes.bumpToken(slot), until);
     this.#emit({ type: 'draining', node: this.#snapshot(slot) });
     return DRAINING;
@@ -407,8 +354,8 @@ export class SubscriptionRegistry {
     const head = this.#hosts.get(key);
     if (head === undefined) return END;
     const nodes = this.#nodes;
-    for (let slot = head; slot !== END; slot = nodes.next[slot]!) {
-      if (nodes.address[slot] === address) return slot;
+    for (let slot = head; slot !== END; slot = nodes.next(slot)) {
+      if (nodes.address(slot) === address) return slot;
     }
     return END;
   }
@@ -416,38 +363,38 @@ export class SubscriptionRegistry {
   /** Unlinks a slot from its host (deleting the host with its last node) and frees it. */
   #delete(slot: number): void {
     const nodes = this.#nodes;
-    const key = nodes.key[slot]!;
+    const key = nodes.key(slot);
     const head = this.#hosts.get(key)!;
-    const next = nodes.next[slot]!;
+    const next = nodes.next(slot);
     if (head === slot) {
       if (next === END) this.#hosts.delete(key);
       else this.#hosts.set(key, next);
     } else {
       let prev = head;
-      while (nodes.next[prev] !== slot) prev = nodes.next[prev]!;
-      nodes.next[prev] = next;
+      while (nodes.next(prev) !== slot) prev = nodes.next(prev);
+      nodes.setNext(prev, next);
     }
-    if ((nodes.flags[slot]! & FLAG_DRAINING) !== 0) this.#drainingCount--;
+    if ((nodes.flags(slot) & FLAG_DRAINING) !== 0) this.#drainingCount--;
     nodes.release(slot);
   }
 
   #snapshot(slot: number): RegisteredNode {
     const nodes = this.#nodes;
-    const flags = nodes.flags[slot]!;
+    const flags = nodes.flags(slot);
     return new NodeSnapshot(
-      nodes.key[slot]!,
-      nodes.address[slot]!,
+      nodes.key(slot),
+      nodes.address(slot),
       (flags & FLAG_HTTP) !== 0 ? 'http' : 'uwsgi',
-      nodes.weight[slot]!,
-      nodes.modifier1[slot]!,
-      nodes.modifier2[slot]!,
-      nodes.cores[slot]!,
-      nodes.load[slot]!,
-      nodes.backup[slot]!,
+      nodes.weight(slot),
+      nodes.modifier1(slot),
+      nodes.modifier2(slot),
+      nodes.cores(slot),
+      nodes.load(slot),
+      nodes.backup(slot),
       (flags & FLAG_DRAINING) !== 0 ? 'draining' : 'active',
-      nodes.firstSeen[slot]!,
-      nodes.lastSeen[slot]!,
-      nodes.rare[slot],
+      nodes.firstSeen(slot),
+      nodes.lastSeen(slot),
+      nodes.rare(slot),
     );
   }
 
