@@ -25,7 +25,7 @@ import { routeDoc, zodValidatorCompiler } from './admin-schemas.js';
 import type { LastAnnounce } from './admin-views.js';
 import { codeOfError, RouterError, statusForError } from './errors.js';
 import { formatAddress, parseListenAddress } from './listen-address.js';
-import { type MetricFamily, MetricsExporter } from './metrics-exporter.js';
+import { type MetricFamily, MetricsExporter, type RemoteFamilies } from './metrics-exporter.js';
 import type { Router } from './router.js';
 
 export interface AdminServerOptions {
@@ -43,6 +43,8 @@ export interface AdminServerOptions {
   readonly lastAnnounce?: LastAnnounce;
   /** Extra Prometheus families (the subscription server's counters). */
   readonly metrics?: () => readonly MetricFamily[];
+  /** Router families of the worker processes serving traffic (`--workers`), summed into /metrics. */
+  readonly remoteMetrics?: RemoteFamilies;
   /** Version in /openapi.json. */
   readonly version?: string;
 }
@@ -86,7 +88,7 @@ export class AdminServer {
     const o = this.options;
     const router = o.router;
     const auth = new AdminAuth(o.tokens);
-    const metrics = new MetricsExporter(router, o.metrics);
+    const metrics = new MetricsExporter(router, o.metrics, o.remoteMetrics);
     app.setValidatorCompiler(zodValidatorCompiler);
     // fastify's JSON parser (prototype-poisoning checks kept), but an empty body (DELETE sent with a
     // JSON content type) is "no body" rather than a 400; the route's schema decides whether it needs one.

@@ -22,6 +22,7 @@ import { OutlierDetector, type OutlierOptions } from './outlier-detector.js';
 import { DEFAULT_LATENCY_DECAY_MS } from './peak-ewma.js';
 import { RetryBudget, type RetryBudgetOptions, type RetryBudgetStats } from './retry-budget.js';
 import { SlowStart } from './slow-start.js';
+import type { TableObserver } from './table-replica.js';
 import type { HostEntry, VhostNode } from './vhost-table.js';
 
 export interface BalancingOptions {
@@ -89,6 +90,8 @@ export class Balancing {
   private readonly clock: () => number;
   private readonly logger: Logger | undefined;
   private readonly hosts = new Map<string, HostChoice>();
+  /** Told every host balancer choice (table-replica.ts). */
+  observer: TableObserver | undefined;
   private unknownAlgorithms = 0;
 
   constructor(options: {
@@ -142,6 +145,17 @@ export class Balancing {
    * admin one.
    */
   setHostBalancer(key: string, name: string | undefined, source: 'admin' | 'subscription' = 'admin'): Balancer {
+    const chosen = this.chooseHostBalancer(key, name, source);
+    this.observer?.({ op: 'balancer', key, name: name ?? null, source });
+    return chosen;
+  }
+
+  /** Host choices (admin or subscription), for a replica's snapshot (table-replica.ts). */
+  *hostChoices(): IterableIterator<{ key: string; name: string; source: 'admin' | 'subscription' }> {
+    for (const [key, choice] of this.hosts) yield { key, name: choice.balancer.name, source: choice.source };
+  }
+
+  private chooseHostBalancer(key: string, name: string | undefined, source: 'admin' | 'subscription'): Balancer {
     if (name === undefined) {
       const current = this.hosts.get(key);
       if (current !== undefined && (source === 'admin' || current.source === 'subscription')) this.hosts.delete(key);

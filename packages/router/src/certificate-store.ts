@@ -28,6 +28,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { RouterError } from './errors.js';
+import type { TableObserver } from './table-replica.js';
 
 export interface CertificateFiles {
   readonly cert: string;
@@ -114,6 +115,8 @@ export class CertificateStore {
   private readonly fromOptions = new Map<string, LoadedCertificate>();
   private readonly fromDir = new Map<string, LoadedCertificate>();
   private readonly fromSubscriptions = new Map<string, SubscriptionCertificate>();
+  /** Told every subscription offer and withdrawal (table-replica.ts). */
+  observer: TableObserver | undefined;
   private watcher: FSWatcher | undefined;
   private rescanTimer: NodeJS.Timeout | undefined;
   private scanning: Promise<void> | undefined;
@@ -208,6 +211,7 @@ export class CertificateStore {
   /** A subscription for `key` carries certificate files: load them (async) unless unchanged. */
   offer(key: string, files: CertificateFiles): void {
     if (this.closed) return;
+    this.observer?.({ op: 'certificate', key, files });
     const host = normaliseServername(key.startsWith('[') ? key : key.split(':', 1)[0]!);
     let entry = this.fromSubscriptions.get(host);
     if (entry === undefined) {
@@ -253,6 +257,7 @@ export class CertificateStore {
 
   /** `key` left the table: its hostname's subscription certificate goes when no other key uses it. */
   withdraw(key: string): void {
+    this.observer?.({ op: 'certificate', key, files: null });
     for (const [host, entry] of this.fromSubscriptions) {
       if (entry.keys.delete(key) && entry.keys.size === 0) this.fromSubscriptions.delete(host);
     }

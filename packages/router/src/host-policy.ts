@@ -12,6 +12,7 @@
  */
 import { HostKeyMap } from '@switchyard/protocol';
 import { z } from 'zod';
+import type { TableObserver } from './table-replica.js';
 
 export interface MaintenancePage {
   /** HTTP status answered, 500..599 (default 503). */
@@ -83,6 +84,8 @@ export class HostPolicyStore {
   /** Sharded: requests to a million hosts create a record each; no rehash stall (protocol/host-key-map.ts). */
   private readonly records = new HostKeyMap<HostRecord>();
   private versionCounter = 0;
+  /** Told every policy change (table-replica.ts). */
+  observer: TableObserver | undefined;
 
   /** Grows with every policy change. */
   get version(): number {
@@ -130,17 +133,23 @@ export class HostPolicyStore {
         : undefined;
     }
     const policy: HostPolicy = Object.freeze({ maxBodyBytes, maintenance });
-    record.policy = isEmpty(policy) ? undefined : policy;
-    record.policyVersion = ++this.versionCounter;
+    this.replace(key, isEmpty(policy) ? undefined : policy);
     return policy;
+  }
+
+  /** Sets (undefined: removes) the whole policy of `key`: a replica applying its primary's change. */
+  replace(key: string, policy: HostPolicy | undefined): void {
+    const record = policy === undefined ? this.records.get(key) : this.record(key);
+    if (record === undefined) return;
+    record.policy = policy;
+    record.policyVersion = ++this.versionCounter;
+    this.observer?.({ op: 'policy', key, policy: policy ?? null });
   }
 
   /** Removes the policy of `key` (DELETE /v1/vhosts/:host); true when there was one. */
   clear(key: string): boolean {
-    const record = this.records.get(key);
-    if (record?.policy === undefined) return false;
-    record.policy = undefined;
-    record.policyVersion = ++this.versionCounter;
+    if (this.records.get(key)?.policy === undefined) return false;
+    this.replace(key, undefined);
     return true;
   }
 

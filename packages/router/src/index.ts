@@ -55,7 +55,14 @@ export {
   MAX_MOUNT_DEPTH,
   mountDepthOf,
 } from './lookup-rules.js';
-export { type MetricFamily, type MetricSample, MetricsExporter } from './metrics-exporter.js';
+export {
+  type MetricFamily,
+  type MetricSample,
+  MetricsExporter,
+  type RemoteFamilies,
+  routerMetricFamilies,
+  sumFamilies,
+} from './metrics-exporter.js';
 export { type EjectionState, type HealthEvent, NodeHealthHooks } from './node-health.js';
 export { type EjectionStatus, type NodePool, NodePools } from './node-pool.js';
 export { NodeRuntime, type NodeStats } from './node-runtime.js';
@@ -74,6 +81,13 @@ export { Router, type RouterOptions, type RouterStats } from './router.js';
 export { RouterOperations, type RouterOperationsOptions } from './router-operations.js';
 export { SlowStart } from './slow-start.js';
 export { type KeyPage, SortedKeyIndex } from './sorted-key-index.js';
+export {
+  applyTableChange,
+  type TableChange,
+  TableFeed,
+  type TableObserver,
+  tableDigest,
+} from './table-replica.js';
 export { TunnelRegistry, type TunnelStats } from './tunnel-registry.js';
 export { percentDecodeBytes } from './uwsgi-vars.js';
 export {

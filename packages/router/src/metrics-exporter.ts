@@ -42,9 +42,16 @@ export class MetricsExporter {
   private readonly extra: () => readonly MetricFamily[];
   private scraping: MetricFamily[] | undefined;
 
-  constructor(router: Router, extra: () => readonly MetricFamily[] = () => []) {
+  private readonly remote: RemoteFamilies | undefined;
+
+  /**
+   * `remote`: the router families of other processes serving traffic for this one (`--workers`); their
+   * samples are added to this router's, except the table-size gauges every process shares.
+   */
+  constructor(router: Router, extra: () => readonly MetricFamily[] = () => [], remote?: RemoteFamilies) {
     this.router = router;
     this.extra = extra;
+    this.remote = remote;
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
     for (const name of FAMILY_NAMES) this.register(name);
     // Families named by `extra` are registered on first scrape (their names are only known then).
@@ -56,7 +63,8 @@ export class MetricsExporter {
 
   /** The Prometheus text of every family. */
   async scrape(): Promise<string> {
-    const families = [...this.collect(), ...this.extra()];
+    const own = routerMetricFamilies(this.router);
+    const families = [...(this.remote === undefined ? own : sumFamilies(own, await this.remote())), ...this.extra()];
     for (const family of families) {
       if (this.registry.getSingleMetric(family.name) === undefined) this.register(family.name);
     }
@@ -81,128 +89,160 @@ export class MetricsExporter {
     };
     this.registry.registerMetric(metric as unknown as Metric);
   }
+}
 
-  private collect(): MetricFamily[] {
-    const router = this.router;
-    const m = router.ops.metrics;
-    const stats = router.stats();
-    const classes = STATUS_CLASSES.map((cls, i) => ({ labels: { class: cls }, value: m.classes[i]! }));
-    const outcomes: MetricSample[] = [{ labels: { code: 'OK' }, value: m.ok }];
-    for (const [code, n] of m.outcomes) outcomes.push({ labels: { code }, value: n });
-    const histogram: MetricSample[] = [];
-    let cumulative = 0;
-    for (let i = 0; i < DURATION_BUCKETS.length; i++) {
-      cumulative += m.durationCounts[i]!;
-      histogram.push({
-        metricName: 'switchyard_request_duration_seconds_bucket',
-        labels: { le: DURATION_BUCKETS[i]! },
-        value: cumulative,
-      });
+/** Families other processes report, one list per process. */
+export type RemoteFamilies = () => Promise<readonly (readonly MetricFamily[])[]>;
+
+/** Families that describe the shared table, not traffic: never summed across processes. */
+const SHARED_FAMILIES = new Set(['switchyard_hosts', 'switchyard_nodes']);
+
+/** `own` with every sample of `others` added (same family, series name and labels). */
+export function sumFamilies(
+  own: readonly MetricFamily[],
+  others: readonly (readonly MetricFamily[])[],
+): MetricFamily[] {
+  const byName = new Map<string, { family: MetricFamily; series: Map<string, MetricSample> }>();
+  const out: MetricFamily[] = [];
+  const add = (family: MetricFamily, isOwn: boolean): void => {
+    if (!isOwn && SHARED_FAMILIES.has(family.name)) return;
+    let slot = byName.get(family.name);
+    if (slot === undefined) {
+      slot = { family: { ...family, values: [] }, series: new Map() };
+      byName.set(family.name, slot);
+      out.push(slot.family);
     }
-    cumulative += m.durationCounts[DURATION_BUCKETS.length]!;
+    for (const sample of family.values) {
+      const id = `${sample.metricName ?? ''}\u0000${JSON.stringify(sample.labels ?? {})}`;
+      const seen = slot.series.get(id);
+      slot.series.set(id, seen === undefined ? { ...sample } : { ...seen, value: seen.value + sample.value });
+    }
+  };
+  for (const family of own) add(family, true);
+  for (const list of others) for (const family of list) add(family, false);
+  return out.map((family) => ({ ...family, values: [...byName.get(family.name)!.series.values()] }));
+}
+
+/** The router's families (request counters, histogram, table size, health, tunnels), read now. */
+export function routerMetricFamilies(router: Router): MetricFamily[] {
+  const m = router.ops.metrics;
+  const stats = router.stats();
+  const classes = STATUS_CLASSES.map((cls, i) => ({ labels: { class: cls }, value: m.classes[i]! }));
+  const outcomes: MetricSample[] = [{ labels: { code: 'OK' }, value: m.ok }];
+  for (const [code, n] of m.outcomes) outcomes.push({ labels: { code }, value: n });
+  const histogram: MetricSample[] = [];
+  let cumulative = 0;
+  for (let i = 0; i < DURATION_BUCKETS.length; i++) {
+    cumulative += m.durationCounts[i]!;
     histogram.push({
       metricName: 'switchyard_request_duration_seconds_bucket',
-      labels: { le: '+Inf' },
+      labels: { le: DURATION_BUCKETS[i]! },
       value: cumulative,
     });
-    histogram.push({ metricName: 'switchyard_request_duration_seconds_sum', value: m.durationSumMs / 1000 });
-    histogram.push({ metricName: 'switchyard_request_duration_seconds_count', value: cumulative });
-    const upstream: MetricSample[] = [];
-    for (const [code, n] of m.upstreamErrors) upstream.push({ labels: { code }, value: n });
-    const perHost: MetricSample[] = [];
-    for (const record of m.topHosts.select()) {
-      for (let i = 0; i < STATUS_CLASSES.length; i++) {
-        perHost.push({ labels: { host: record.key, class: STATUS_CLASSES[i]! }, value: record.classes[i]! });
-      }
-    }
-    for (let i = 0; i < STATUS_CLASSES.length; i++) {
-      perHost.push({ labels: { host: 'other', class: STATUS_CLASSES[i]! }, value: m.otherHostClasses[i]! });
-    }
-    const health = router.ops.health;
-    const tunnels = router.tunnels.stats();
-    return [
-      { name: 'switchyard_requests_total', help: 'Responses by status class.', type: 'counter', values: classes },
-      {
-        name: 'switchyard_request_outcomes_total',
-        help: 'Requests by outcome: OK or the SY_* error code.',
-        type: 'counter',
-        values: outcomes,
-      },
-      {
-        name: 'switchyard_request_duration_seconds',
-        help: 'Request duration, head received to response end.',
-        type: 'histogram',
-        values: histogram,
-      },
-      {
-        name: 'switchyard_requests_in_flight',
-        help: 'Requests being served.',
-        type: 'gauge',
-        values: [{ value: stats.inFlight }],
-      },
-      {
-        name: 'switchyard_request_body_bytes_total',
-        help: 'Request body bytes read from clients.',
-        type: 'counter',
-        values: [{ value: m.bytesIn }],
-      },
-      {
-        name: 'switchyard_response_body_bytes_total',
-        help: 'Response body bytes written to clients.',
-        type: 'counter',
-        values: [{ value: m.bytesOut }],
-      },
-      {
-        name: 'switchyard_upstream_errors_total',
-        help: 'Failed attempts on nodes by code (SY_UPSTREAM_CONNECT, _RESET, _TIMEOUT...).',
-        type: 'counter',
-        values: upstream,
-      },
-      {
-        name: 'switchyard_retries_total',
-        help: 'Attempts moved to another node.',
-        type: 'counter',
-        values: [{ value: stats.retries }],
-      },
-      {
-        name: 'switchyard_ejections_total',
-        help: 'Nodes ejected by passive health checking.',
-        type: 'counter',
-        values: [{ value: health.ejections }],
-      },
-      {
-        name: 'switchyard_readmissions_total',
-        help: 'Ejected nodes readmitted.',
-        type: 'counter',
-        values: [{ value: health.readmissions }],
-      },
-      {
-        name: 'switchyard_hosts',
-        help: 'Virtual hosts in the table.',
-        type: 'gauge',
-        values: [{ value: stats.hosts }],
-      },
-      { name: 'switchyard_nodes', help: 'Nodes in the table.', type: 'gauge', values: [{ value: stats.nodes }] },
-      {
-        name: 'switchyard_websockets_open',
-        help: 'WebSocket tunnels open (each also counts as a request in flight).',
-        type: 'gauge',
-        values: [{ value: tunnels.open }],
-      },
-      {
-        name: 'switchyard_websocket_going_away_total',
-        help: 'WebSocket tunnels the router closed with 1001 Going Away, by reason (shutdown, drain, idle).',
-        type: 'counter',
-        values: Object.entries(tunnels.goingAway).map(([reason, value]) => ({ labels: { reason }, value })),
-      },
-      {
-        name: 'switchyard_host_requests_total',
-        help: 'Responses by host and status class, for the busiest hosts; the rest under host="other".',
-        type: 'counter',
-        values: perHost,
-      },
-    ];
   }
+  cumulative += m.durationCounts[DURATION_BUCKETS.length]!;
+  histogram.push({
+    metricName: 'switchyard_request_duration_seconds_bucket',
+    labels: { le: '+Inf' },
+    value: cumulative,
+  });
+  histogram.push({ metricName: 'switchyard_request_duration_seconds_sum', value: m.durationSumMs / 1000 });
+  histogram.push({ metricName: 'switchyard_request_duration_seconds_count', value: cumulative });
+  const upstream: MetricSample[] = [];
+  for (const [code, n] of m.upstreamErrors) upstream.push({ labels: { code }, value: n });
+  const perHost: MetricSample[] = [];
+  for (const record of m.topHosts.select()) {
+    for (let i = 0; i < STATUS_CLASSES.length; i++) {
+      perHost.push({ labels: { host: record.key, class: STATUS_CLASSES[i]! }, value: record.classes[i]! });
+    }
+  }
+  for (let i = 0; i < STATUS_CLASSES.length; i++) {
+    perHost.push({ labels: { host: 'other', class: STATUS_CLASSES[i]! }, value: m.otherHostClasses[i]! });
+  }
+  const health = router.ops.health;
+  const tunnels = router.tunnels.stats();
+  return [
+    { name: 'switchyard_requests_total', help: 'Responses by status class.', type: 'counter', values: classes },
+    {
+      name: 'switchyard_request_outcomes_total',
+      help: 'Requests by outcome: OK or the SY_* error code.',
+      type: 'counter',
+      values: outcomes,
+    },
+    {
+      name: 'switchyard_request_duration_seconds',
+      help: 'Request duration, head received to response end.',
+      type: 'histogram',
+      values: histogram,
+    },
+    {
+      name: 'switchyard_requests_in_flight',
+      help: 'Requests being served.',
+      type: 'gauge',
+      values: [{ value: stats.inFlight }],
+    },
+    {
+      name: 'switchyard_request_body_bytes_total',
+      help: 'Request body bytes read from clients.',
+      type: 'counter',
+      values: [{ value: m.bytesIn }],
+    },
+    {
+      name: 'switchyard_response_body_bytes_total',
+      help: 'Response body bytes written to clients.',
+      type: 'counter',
+      values: [{ value: m.bytesOut }],
+    },
+    {
+      name: 'switchyard_upstream_errors_total',
+      help: 'Failed attempts on nodes by code (SY_UPSTREAM_CONNECT, _RESET, _TIMEOUT...).',
+      type: 'counter',
+      values: upstream,
+    },
+    {
+      name: 'switchyard_retries_total',
+      help: 'Attempts moved to another node.',
+      type: 'counter',
+      values: [{ value: stats.retries }],
+    },
+    {
+      name: 'switchyard_ejections_total',
+      help: 'Nodes ejected by passive health checking.',
+      type: 'counter',
+      values: [{ value: health.ejections }],
+    },
+    {
+      name: 'switchyard_readmissions_total',
+      help: 'Ejected nodes readmitted.',
+      type: 'counter',
+      values: [{ value: health.readmissions }],
+    },
+    {
+      name: 'switchyard_hosts',
+      help: 'Virtual hosts in the table.',
+      type: 'gauge',
+      values: [{ value: stats.hosts }],
+    },
+    { name: 'switchyard_nodes', help: 'Nodes in the table.', type: 'gauge', values: [{ value: stats.nodes }] },
+    {
+      name: 'switchyard_websockets_open',
+      help: 'WebSocket tunnels open (each also counts as a request in flight).',
+      type: 'gauge',
+      values: [{ value: tunnels.open }],
+    },
+    {
+      name: 'switchyard_websocket_going_away_total',
+      help: 'WebSocket tunnels the router closed with 1001 Going Away, by reason (shutdown, drain, idle).',
+      type: 'counter',
+      values: Object.entries(tunnels.goingAway).map(([reason, value]) => ({ labels: { reason }, value })),
+    },
+    {
+      name: 'switchyard_host_requests_total',
+      help: 'Responses by host and status class, for the busiest hosts; the rest under host="other".',
+      type: 'counter',
+      values: perHost,
+    },
+  ];
 }
 
 const FAMILY_NAMES = [

@@ -88,6 +88,7 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment, Listener
   private started = false;
   /** The exchange being started, for handleRequestSafely (the request path is synchronous up to there). */
   private startingExchange: ProxyExchange | undefined;
+  private remoteBusy: ((key: string, address: string) => boolean) | undefined;
 
   constructor(options: RouterOptions) {
     this.options = options;
@@ -217,9 +218,23 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment, Listener
     };
   }
 
+  /**
+   * Cluster primary (`--workers`): drained listeners also wait until `busy` says no other process has
+   * requests in flight to the node; the primary then calls `remoteDrained` (worker-cluster.ts).
+   */
+  setRemoteDrainGate(busy: (key: string, address: string) => boolean): void {
+    this.remoteBusy = busy;
+  }
+
+  /** The other processes have no request in flight to a draining node any more. */
+  remoteDrained(key: string, address: string): void {
+    this.emitDrainedIfIdle(key, address);
+  }
+
   private emitDrainedIfIdle(key: string, address: string): void {
     const node = this.table.node(key, address);
     if (node?.state !== 'draining' || this.runtime.inFlightFor(key, address) > 0) return;
+    if (this.remoteBusy?.(key, address) === true) return;
     for (const listener of this.drainListeners) listener(key, address);
   }
 

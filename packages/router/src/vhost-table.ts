@@ -12,6 +12,7 @@
 import { HostKeyMap } from '@switchyard/protocol';
 import { KeyShapes, type LookupOptions, lookupExtended } from './lookup-rules.js';
 import { SortedKeyIndex } from './sorted-key-index.js';
+import type { TableObserver } from './table-replica.js';
 
 export type NodeProtocol = 'uwsgi' | 'http';
 export type NodeSource = 'subscription' | 'static' | 'admin' | 'spawn';
@@ -120,6 +121,9 @@ export class VhostTable {
     return this.hosts.values();
   }
 
+  /** Told every change after it is made (table-replica.ts: the cluster primary mirrors it to workers). */
+  observer: TableObserver | undefined;
+
   /** Adds the node, or replaces the node with the same address under the same key. */
   upsert(node: VhostNode): HostEntry {
     const frozen = frozenNode(node, node.state);
@@ -139,7 +143,9 @@ export class VhostTable {
         if (node.key !== STATIC_KEY) this.nodeTotal++;
       }
     }
-    return this.store(node.key, nodes);
+    const entry = this.store(node.key, nodes);
+    this.observer?.({ op: 'node', node: frozen });
+    return entry;
   }
 
   /** Changes a node's state; returns the new node or undefined when there is no such node. */
@@ -153,6 +159,7 @@ export class VhostTable {
     const nodes = current.nodes.slice();
     nodes[index] = next;
     this.store(key, nodes);
+    this.observer?.({ op: 'state', key, address, state });
     return next;
   }
 
@@ -165,6 +172,7 @@ export class VhostTable {
     const nodes = current.nodes.filter((_, i) => i !== index);
     if (key !== STATIC_KEY) this.nodeTotal--;
     this.store(key, nodes);
+    this.observer?.({ op: 'remove', key, address });
     return removed;
   }
 

@@ -65,6 +65,8 @@ export interface SwitchyardConfig {
   readonly balancing: BalancingConfig;
   /** Admin API tokens, metrics, access log, event log (see operator-options.ts). */
   readonly operator: OperatorConfig;
+  /** HTTP acceptor processes (worker-cluster.ts); 1 = this process serves HTTP itself. */
+  readonly workers: number;
 }
 
 interface OptionSpec {
@@ -125,6 +127,12 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
     help: 'grace for in-flight requests on SIGINT/SIGTERM',
     defaultText: '10',
   },
+  workers: {
+    type: 'string',
+    value: 'N',
+    help: 'HTTP acceptor processes sharing one table; 1 serves HTTP in this process (alias --http-processes)',
+    defaultText: '1',
+  },
   'log-level': {
     type: 'string',
     value: 'LEVEL',
@@ -143,6 +151,8 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
 
 const ALIASES: Readonly<Record<string, string>> = {
   'http-subscription-server': 'subscription-server',
+  'http-processes': 'workers',
+  'http-workers': 'workers',
   ...COMPAT_ALIASES,
   ...BALANCING_ALIASES,
 };
@@ -181,6 +191,7 @@ const schema = z.strictObject({
   'max-nodes-per-host': count('--max-nodes-per-host', 10_000).default(64),
   'max-hosts': count('--max-hosts', 100_000_000).default(1_000_000),
   'shutdown-timeout': seconds('--shutdown-timeout').default(10),
+  workers: count('--workers', 64).default(1),
   'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ...COMPAT_SCHEMA,
   ...SECURITY_SCHEMA,
@@ -253,6 +264,7 @@ export function parseCli(argv: readonly string[]): ParsedCli {
     hardening: hardeningConfig(v),
     balancing: balancingConfig(v),
     operator: operatorConfig(v, v.admin),
+    workers: v.workers,
   };
   return { kind: 'run', config: deepFreeze(config), warnings };
 }

@@ -30,3 +30,24 @@ export function exitCodeFor(error: unknown): number {
     ? 2
     : 1;
 }
+
+export type WorkerErrorCode =
+  /** A worker exited or failed before it was listening. */
+  | 'SY_WORKER_FAILED'
+  /** A worker saw a gap in the primary's change sequence (it exits and is restarted with a snapshot). */
+  | 'SY_WORKER_DESYNC';
+
+/** Cluster (`--workers`) errors. A worker's own startup error (SY_BIND_FAILED...) keeps its code. */
+export class WorkerError extends Error {
+  readonly code: WorkerErrorCode | string;
+  readonly source = 'cluster' as const;
+  readonly retryable: boolean;
+  readonly option: string | undefined;
+  constructor(code: WorkerErrorCode | string, message: string, option?: string) {
+    super(message);
+    this.name = 'WorkerError';
+    this.code = code;
+    this.retryable = code === 'SY_WORKER_DESYNC';
+    this.option = option;
+  }
+}

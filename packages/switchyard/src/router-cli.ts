@@ -36,7 +36,7 @@ export async function runRouterCli(argv: readonly string[], io: CliIo = process)
   }
   for (const warning of parsed.warnings ?? []) io.stderr.write(`switchyard: warning: ${warning}\n`);
   const logger = pino({ level: parsed.config.logLevel, base: { pid: process.pid } });
-  const app = new SwitchyardApp({ config: parsed.config, logger });
+  const app = new SwitchyardApp({ config: parsed.config, logger, workerArgv: argv });
   try {
     await app.start();
   } catch (error) {

@@ -17,21 +17,25 @@ import {
   type TableEvent,
 } from '@switchyard/subscription-server';
 import type { Logger } from 'pino';
-import { routerBalancing } from './balancing-options.js';
 import type { SwitchyardConfig } from './cli-options.js';
-import { hardeningRouterOptions } from './hardening-options.js';
-import { OperatorWiring, operatorRouterOptions } from './operator-wiring.js';
+import { OperatorWiring } from './operator-wiring.js';
+import { routerOptionsFor } from './router-settings.js';
 import { SubscriptionCertificates } from './sni-subscriptions.js';
 import { createSubscriptionSecurity } from './subscription-security-wiring.js';
 import { TableChangeLog } from './table-change-log.js';
-import { routerTlsOptions } from './tls-options.js';
-import { type CompatComponents, compatRouterOptions, createCompatComponents } from './uwsgi-compat-wiring.js';
+import { type CompatComponents, createCompatComponents } from './uwsgi-compat-wiring.js';
+import { WorkerCluster } from './worker-cluster.js';
 
 export interface SwitchyardAppOptions {
   readonly config: SwitchyardConfig;
   readonly logger: Logger;
   /** ms clock, injected for tests. */
   readonly clock?: () => number;
+  /**
+   * The router arguments (`switchyard ...` without node and script) that `--workers N` (N > 1) workers
+   * are started with. Without it the process serves HTTP itself whatever `workers` says (in-process use).
+   */
+  readonly workerArgv?: readonly string[];
 }
 
 export class SwitchyardApp {
@@ -46,6 +50,8 @@ export class SwitchyardApp {
   readonly sni: SubscriptionCertificates;
   /** Event log feeds, access log, admin API view of the registry (operator-wiring.ts). */
   readonly operator: OperatorWiring;
+  /** `--workers N` (N > 1): the HTTP worker processes replicating this process's table. */
+  readonly cluster: WorkerCluster | undefined;
   private readonly config: SwitchyardConfig;
   private readonly logger: Logger;
   /** One info line per table change, bounded per second (table-change-log.ts). */
@@ -61,22 +67,17 @@ export class SwitchyardApp {
     this.logger = logger;
     const clock = options.clock ?? Date.now;
     this.tableLog = new TableChangeLog(logger, clock);
-    this.router = new Router({
-      http: config.http,
-      logger,
-      clock,
-      connectTimeoutMs: config.httpConnectTimeout * 1000,
-      upstreamTimeoutMs: config.httpTimeout * 1000,
-      extraVars: config.httpVars,
-      shutdownGraceMs: config.shutdownTimeout * 1000,
-      balancing: routerBalancing(config.balancing),
-      ...compatRouterOptions(config),
-      ...operatorRouterOptions(config.operator),
-      ...routerTlsOptions(config.tls),
-      ...hardeningRouterOptions(config.hardening),
-      // Subscription certificates (and their sni_ca) are accepted only when every packet is signed.
-      requestClientCertificates: config.security.signCheck !== undefined || config.security.keys.length > 0,
-    });
+    const clustered = config.workers > 1 && options.workerArgv !== undefined;
+    this.router = new Router(routerOptionsFor(config, logger, clock, !clustered));
+    this.cluster = clustered
+      ? new WorkerCluster({
+          count: config.workers,
+          argv: options.workerArgv ?? [],
+          router: this.router,
+          logger,
+          shutdownGraceMs: config.shutdownTimeout * 1000,
+        })
+      : undefined;
     this.registry = new SubscriptionRegistry({
       clock,
       toleranceMs: Math.round(config.subscriptionTolerance * 1000),
@@ -106,8 +107,16 @@ export class SwitchyardApp {
       subscriptions: this.subscriptions,
       toVhostNode: (node) => toVhostNode(node, this.registry),
     });
+    const operatorAdmin = this.operator.adminOptions();
+    const cluster = this.cluster;
     this.admin = new AdminServer({
-      ...this.operator.adminOptions(),
+      ...operatorAdmin,
+      ...(cluster === undefined
+        ? {}
+        : {
+            metrics: () => [...(operatorAdmin.metrics?.() ?? []), ...cluster.families()],
+            remoteMetrics: () => cluster.metrics(),
+          }),
       listen: config.admin,
       router: this.router,
       ready: () => this.ready && this.closing === undefined,
@@ -115,6 +124,7 @@ export class SwitchyardApp {
         subscriptions: this.subscriptions.stats(),
         registry: this.registry.metrics(),
         subscriptionSecurity: this.security.stats(),
+        ...(cluster === undefined ? {} : { workers: cluster.stats() }),
       }),
       logger,
     });
@@ -179,6 +189,7 @@ export class SwitchyardApp {
       await this.subscriptions.start();
       await this.operator.start();
       await this.router.start();
+      await this.cluster?.start();
       await this.compat.start();
       await this.admin.start();
     } catch (error) {
@@ -192,8 +203,9 @@ export class SwitchyardApp {
     this.logger.info(
       {
         component: 'switchyard',
-        http: this.router.addresses().map((a) => formatAddress(a.address, a.port)),
-        https: this.router.httpsAddresses().map((a) => formatAddress(a.address, a.port)),
+        http: this.httpAddresses().map((a) => formatAddress(a.address, a.port)),
+        https: this.httpsAddresses().map((a) => formatAddress(a.address, a.port)),
+        ...(this.cluster === undefined ? {} : { workers: this.config.workers }),
         subscriptionServer: this.subscriptions.addresses().map((a) => formatAddress(a.address, a.port)),
         admin: admin === undefined ? undefined : formatAddress(admin.address, admin.port),
       },
@@ -210,6 +222,7 @@ export class SwitchyardApp {
     this.ready = false;
     await this.subscriptions.close();
     await this.security.close();
+    await this.cluster?.close();
     await this.router.close();
     await this.operator.close();
     await this.compat.close();
@@ -222,11 +235,20 @@ export class SwitchyardApp {
     return this.config;
   }
 
+  /** Where HTTP is served: this process's listeners, or the workers' shared ones (`--workers`). */
+  httpAddresses(): readonly { address: string; port: number; family: string }[] {
+    return this.cluster === undefined ? this.router.addresses() : this.cluster.addresses().http;
+  }
+
+  httpsAddresses(): readonly { address: string; port: number; family: string }[] {
+    return this.cluster === undefined ? this.router.httpsAddresses() : this.cluster.addresses().https;
+  }
+
   /** The addresses this process listens on (HTTP, HTTPS, subscriptions, admin). */
   private listeners(): { address: string; port: number }[] {
     return [
-      ...this.router.addresses(),
-      ...this.router.httpsAddresses(),
+      ...this.httpAddresses(),
+      ...this.httpsAddresses(),
       ...this.subscriptions.addresses(),
       ...[this.admin.address()].filter((a) => a !== undefined),
     ];

@@ -1,0 +1,389 @@
+/**
+ * The primary of `switchyard --workers N`: forks N HTTP worker processes (node:cluster; the listening
+ * sockets are shared and connections handed out round-robin) and keeps their tables equal to its own.
+ * The primary alone owns the subscription socket, the registry, the admin API and the table; its Router
+ * binds no listener and is the source of every change (router/table-replica.ts).
+ *
+ * Guarantees:
+ *  - Order: every change gets a sequence number when it is made; batches go out once per event-loop turn
+ *    over each worker's ordered IPC channel; a worker applies each change once, in order, and exits on a
+ *    gap (SY_WORKER_DESYNC) to be restarted with a snapshot. A joining worker gets the snapshot before
+ *    any batch and before it binds, so it never serves from a partial table.
+ *  - Drain: the primary reports a node drained (registry removal, admin delete) only when every worker
+ *    that was serving when the drain began has reported no request in flight to it (or has exited).
+ *  - Crash: a worker that dies is restarted with exponential backoff (restart-backoff.ts); the others
+ *    keep serving; the new one starts from a snapshot.
+ *  - Lag: the time from a change to a worker's acknowledgement that it applied it is recorded per change
+ *    batch (`switchyard_worker_table_lag_seconds`, `stats().lag`).
+ *
+ * `start()` resolves once every worker listens; if one fails (its code, e.g. SY_BIND_FAILED, is kept)
+ * or exits first, the others are stopped and start() rejects. `close()` stops every worker (each drains
+ * its requests, bounded by `shutdownGraceMs`, then is killed) and is safe twice.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { fileURLToPath } from 'node:url';
+import type { MetricFamily, Router, TableChange } from '@switchyard/router';
+import { TableFeed, tableDigest } from '@switchyard/router';
+import type { Logger } from 'pino';
+import { WorkerError } from './errors.js';
+import { RestartBackoff } from './restart-backoff.js';
+import { LagRecorder } from './worker-lag.js';
+import type { Bound, PrimaryMessage, WorkerAnswer, WorkerMessage } from './worker-messages.js';
+import { isWorkerMessage } from './worker-messages.js';
+
+export interface WorkerClusterOptions {
+  /** Worker processes, >= 1. */
+  readonly count: number;
+  /** Router arguments each worker parses (the primary's own command line, without node and script). */
+  readonly argv: readonly string[];
+  /** The primary's router: the table every worker replicates. */
+  readonly router: Router;
+  readonly logger: Logger;
+  /** Grace for a stopping worker's in-flight requests, ms; it is killed this + 5 s after `stop`. */
+  readonly shutdownGraceMs: number;
+  /** Worker entry script. Default: this package's dist/worker-main.js. */
+  readonly exec?: string;
+  /** Longest wait for every worker to listen at start, ms. Default 30_000. */
+  readonly startTimeoutMs?: number;
+}
+
+type Phase = 'forked' | 'synced' | 'listening' | 'stopping';
+
+interface Member {
+  readonly id: number;
+  readonly worker: Worker;
+  readonly startedAt: number;
+  phase: Phase;
+  http: readonly Bound[];
+  https: readonly Bound[];
+}
+
+interface PendingDrain {
+  /** Sequence number of the change that made the node draining. */
+  readonly since: number;
+  readonly waiting: Set<number>;
+}
+
+const DEFAULT_EXEC = fileURLToPath(new URL('../dist/worker-main.js', import.meta.url));
+
+export class WorkerCluster {
+  private readonly options: WorkerClusterOptions;
+  private readonly logger: Logger;
+  private readonly router: Router;
+  private readonly members = new Map<number, Member>();
+  private readonly backoff = new RestartBackoff();
+  private readonly lag = new LagRecorder();
+  private feed: TableFeed | undefined;
+  private seq = 0;
+  private batch: TableChange[] = [];
+  private batchFirst = 1;
+  private batchStartedAt = 0;
+  private flushScheduled = false;
+  private readonly drains = new Map<string, PendingDrain & { key: string; address: string }>();
+  private readonly requests = new Map<number, (seq: number, answer: WorkerAnswer | undefined) => void>();
+  private requestId = 0;
+  private nextWorkerId = 1;
+  private restarts = 0;
+  private started = false;
+  private closing: Promise<void> | undefined;
+  private readonly restartTimers = new Set<NodeJS.Timeout>();
+  private startWaiters: { resolve: () => void; reject: (error: Error) => void } | undefined;
+
+  constructor(options: WorkerClusterOptions) {
+    this.options = options;
+    this.router = options.router;
+    this.logger = options.logger.child({ component: 'worker-cluster' });
+  }
+
+  /** Forks the workers and resolves once all listen. Rejects with the first worker's startup error. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    this.feed = new TableFeed(this.router, (change) => this.record(change));
+    this.router.setRemoteDrainGate((key, address) => (this.drains.get(id(key, address))?.waiting.size ?? 0) > 0);
+    const ready = new Promise<void>((resolve, reject) => {
+      this.startWaiters = { resolve, reject };
+    });
+    for (let i = 0; i < this.options.count; i++) this.fork();
+    const timeout = setTimeout(
+      () => this.startFailed(new WorkerError('SY_WORKER_FAILED', 'workers did not all listen in time')),
+      this.options.startTimeoutMs ?? 30_000,
+    );
+    try {
+      await ready;
+    } catch (error) {
+      await this.close();
+      throw error;
+    } finally {
+      clearTimeout(timeout);
+    }
+  }
+
+  /** Stops every worker (each drains first). Safe twice. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  /** Addresses the workers listen on (the same for every worker: the sockets are shared). */
+  addresses(): { http: readonly Bound[]; https: readonly Bound[] } {
+    for (const m of this.members.values()) if (m.phase === 'listening') return { http: m.http, https: m.https };
+    return { http: [], https: [] };
+  }
+
+  /** Router metric families of every listening worker (those that answer within 1 s). */
+  async metrics(): Promise<MetricFamily[][]> {
+    const answers = await this.ask('metrics');
+    return answers.map(({ answer }) => (answer.what === 'metrics' ? [...answer.families] : []));
+  }
+
+  /**
+   * Each listening worker's table digest and applied sequence number, with the primary's: once the
+   * workers have applied everything (`seq` equal), every digest equals `primary`.
+   */
+  async digests(): Promise<{ primary: string; seq: number; workers: { pid: number; seq: number; digest: string }[] }> {
+    const answers = await this.ask('digest');
+    return {
+      primary: tableDigest(this.router),
+      seq: this.seq,
+      workers: answers.map(({ m, seq, answer }) => ({
+        pid: m.worker.process.pid ?? 0,
+        seq,
+        digest: answer.what === 'digest' ? answer.digest : '',
+      })),
+    };
+  }
+
+  private async ask(what: 'metrics' | 'digest'): Promise<{ m: Member; seq: number; answer: WorkerAnswer }[]> {
+    const asks = [...this.members.values()]
+      .filter((m) => m.phase === 'listening')
+      .map(
+        (m) =>
+          new Promise<{ m: Member; seq: number; answer: WorkerAnswer } | undefined>((resolve) => {
+            const requestId = ++this.requestId;
+            const timer = setTimeout(() => {
+              this.requests.delete(requestId);
+              resolve(undefined);
+            }, 1000);
+            this.requests.set(requestId, (seq, answer) => {
+              clearTimeout(timer);
+              this.requests.delete(requestId);
+              resolve(answer === undefined ? undefined : { m, seq, answer });
+            });
+            this.send(m, { t: 'ask', id: requestId, what });
+          }),
+      );
+    const answers = await Promise.all(asks);
+    return answers.filter((a) => a !== undefined);
+  }
+
+  /** Cluster families for /metrics: workers, restarts, table lag histogram. */
+  families(): MetricFamily[] {
+    return [
+      {
+        name: 'switchyard_workers',
+        help: 'HTTP worker processes listening.',
+        type: 'gauge',
+        values: [{ value: this.listeningCount() }],
+      },
+      {
+        name: 'switchyard_worker_restarts_total',
+        help: 'HTTP workers restarted after they died.',
+        type: 'counter',
+        values: [{ value: this.restarts }],
+      },
+      this.lag.family(),
+    ];
+  }
+
+  stats(): {
+    workers: number;
+    listening: number;
+    restarts: number;
+    seq: number;
+    lag: ReturnType<LagRecorder['summary']>;
+    pids: number[];
+  } {
+    return {
+      workers: this.options.count,
+      listening: this.listeningCount(),
+      restarts: this.restarts,
+      seq: this.seq,
+      lag: this.lag.summary(),
+      pids: [...this.members.values()].map((m) => m.worker.process.pid ?? 0),
+    };
+  }
+
+  // --- replication ---------------------------------------------------------------------------------
+
+  private record(change: TableChange): void {
+    const seq = ++this.seq;
+    if (this.batch.length === 0) {
+      this.batchFirst = seq;
+      this.batchStartedAt = performance.now();
+    }
+    this.batch.push(change);
+    this.trackDrain(change, seq);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.batch.length === 0) return;
+    const message: PrimaryMessage = { t: 'changes', first: this.batchFirst, changes: this.batch };
+    this.lag.sent(this.seq, this.batchStartedAt);
+    this.batch = [];
+    for (const m of this.members.values()) if (m.phase === 'synced' || m.phase === 'listening') this.send(m, message);
+  }
+
+  private trackDrain(change: TableChange, seq: number): void {
+    if (change.op === 'remove') {
+      this.drains.delete(id(change.key, change.address));
+      return;
+    }
+    const key = change.op === 'node' ? change.node.key : change.op === 'state' ? change.key : undefined;
+    if (key === undefined) return;
+    const address = change.op === 'node' ? change.node.address : (change as { address: string }).address;
+    const state = change.op === 'node' ? change.node.state : (change as { state: string }).state;
+    const nodeId = id(key, address);
+    if (state !== 'draining') {
+      this.drains.delete(nodeId);
+      return;
+    }
+    if (this.drains.has(nodeId)) return;
+    const waiting = new Set<number>();
+    for (const m of this.members.values()) if (m.phase === 'synced' || m.phase === 'listening') waiting.add(m.id);
+    this.drains.set(nodeId, { key, address, since: seq, waiting });
+  }
+
+  private workerDrained(m: Member, key: string, address: string, seq: number): void {
+    const drain = this.drains.get(id(key, address));
+    if (drain === undefined || seq < drain.since || !drain.waiting.delete(m.id)) return;
+    if (drain.waiting.size === 0) this.router.remoteDrained(key, address);
+  }
+
+  // --- workers -------------------------------------------------------------------------------------
+
+  private fork(): void {
+    const workerId = this.nextWorkerId++;
+    cluster.setupPrimary({ exec: this.options.exec ?? DEFAULT_EXEC, args: [...this.options.argv] });
+    const worker = cluster.fork({ SWITCHYARD_WORKER_ID: String(workerId) });
+    const m: Member = { id: workerId, worker, startedAt: Date.now(), phase: 'forked', http: [], https: [] };
+    this.members.set(workerId, m);
+    worker.on('message', (message: unknown) => {
+      if (isWorkerMessage(message)) this.receive(m, message);
+    });
+    worker.on('exit', (code, signal) => this.exited(m, code, signal));
+    worker.on('error', (error) => this.logger.warn({ worker: workerId, err: error }, 'worker channel error'));
+  }
+
+  private receive(m: Member, message: WorkerMessage): void {
+    switch (message.t) {
+      case 'hello':
+        if (m.phase !== 'forked') return;
+        // Flushes nothing: changes still in the batch are in the snapshot too, and the worker skips them.
+        this.send(m, { t: 'snapshot', seq: this.seq, changes: this.feed!.snapshot() });
+        m.phase = 'synced';
+        return;
+      case 'listening':
+        m.phase = 'listening';
+        m.http = message.http;
+        m.https = message.https;
+        if (this.startWaiters !== undefined && this.listeningCount() === this.options.count) {
+          this.startWaiters.resolve();
+          this.startWaiters = undefined;
+        }
+        return;
+      case 'failed':
+        this.startFailed(new WorkerError(message.code, message.message, message.option));
+        return;
+      case 'drained':
+        this.workerDrained(m, message.key, message.address, message.seq);
+        return;
+      case 'applied':
+        this.lag.applied(message.seq);
+        return;
+      case 'answer':
+        this.requests.get(message.id)?.(message.seq, message.answer);
+        return;
+    }
+  }
+
+  private exited(m: Member, code: number | null, signal: string | null): void {
+    this.members.delete(m.id);
+    for (const drain of this.drains.values()) {
+      if (drain.waiting.delete(m.id) && drain.waiting.size === 0) this.router.remoteDrained(drain.key, drain.address);
+    }
+    if (this.closing !== undefined || m.phase === 'stopping') return;
+    if (this.startWaiters !== undefined) {
+      this.startFailed(
+        new WorkerError('SY_WORKER_FAILED', `worker ${m.id} exited (code ${code}, signal ${signal}) before listening`),
+      );
+      return;
+    }
+    const now = Date.now();
+    const delay = this.backoff.next(m.startedAt, now);
+    this.restarts++;
+    this.logger.error(
+      { worker: m.id, pid: m.worker.process.pid, code, signal, restartInMs: delay },
+      'worker died: restarting it',
+    );
+    const timer = setTimeout(() => {
+      this.restartTimers.delete(timer);
+      if (this.closing === undefined) this.fork();
+    }, delay);
+    this.restartTimers.add(timer);
+  }
+
+  private startFailed(error: Error): void {
+    const waiters = this.startWaiters;
+    this.startWaiters = undefined;
+    waiters?.reject(error);
+  }
+
+  private listeningCount(): number {
+    let n = 0;
+    for (const m of this.members.values()) if (m.phase === 'listening') n++;
+    return n;
+  }
+
+  private send(m: Member, message: PrimaryMessage): void {
+    if (!m.worker.isConnected()) return;
+    m.worker.send(message, (error: Error | null) => {
+      if (error !== null) this.logger.warn({ worker: m.id, err: error }, 'could not send to worker');
+    });
+  }
+
+  private async shutdown(): Promise<void> {
+    for (const timer of this.restartTimers) clearTimeout(timer);
+    this.restartTimers.clear();
+    this.startFailed(new WorkerError('SY_WORKER_FAILED', 'closed while starting'));
+    const exits = [...this.members.values()].map(
+      (m) =>
+        new Promise<void>((resolve) => {
+          m.phase = 'stopping';
+          if (m.worker.isDead()) {
+            resolve();
+            return;
+          }
+          const kill = setTimeout(() => m.worker.process.kill('SIGKILL'), this.options.shutdownGraceMs + 5000);
+          m.worker.once('exit', () => {
+            clearTimeout(kill);
+            resolve();
+          });
+          this.send(m, { t: 'stop' });
+          if (!m.worker.isConnected()) m.worker.process.kill('SIGTERM');
+        }),
+    );
+    await Promise.all(exits);
+    this.feed?.close();
+    for (const answer of this.requests.values()) answer(0, undefined);
+  }
+}
+
+function id(key: string, address: string): string {
+  return `${key}\u0000${address}`;
+}

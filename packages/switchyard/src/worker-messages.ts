@@ -1,0 +1,52 @@
+/**
+ * Messages between the cluster primary and its HTTP workers (`--workers N`), over the fork IPC channel
+ * (JSON, ordered per worker). The primary is the only writer of the table; workers only report.
+ *
+ * Handshake: the worker builds its router and sends `hello`; the primary answers `snapshot` (the whole
+ * table as changes, stamped with the sequence number of the last change it contains); the worker applies
+ * it, binds its listeners and sends `listening` (or `failed`). From then on the primary sends `changes`
+ * batches (one per event-loop turn with changes), whose changes carry consecutive sequence numbers from
+ * `first`; a worker skips those at or below what it has applied (a snapshot can overtake a batch) and
+ * exits on a gap (SY_WORKER_DESYNC: the primary restarts it and it gets a fresh snapshot).
+ *
+ * Drain: a worker sends `drained` when a draining node has no request in flight in that worker, with the
+ * sequence number it had applied then; the primary counts it for drains started at or before that number.
+ */
+import type { MetricFamily, TableChange } from '@switchyard/router';
+
+export type PrimaryMessage =
+  | { readonly t: 'snapshot'; readonly seq: number; readonly changes: readonly TableChange[] }
+  | { readonly t: 'changes'; readonly first: number; readonly changes: readonly TableChange[] }
+  /** `metrics`: the worker's router families; `digest`: its table digest (router/table-replica.ts). */
+  | { readonly t: 'ask'; readonly id: number; readonly what: 'metrics' | 'digest' }
+  | { readonly t: 'stop' };
+
+export type WorkerMessage =
+  | { readonly t: 'hello' }
+  | { readonly t: 'listening'; readonly http: readonly Bound[]; readonly https: readonly Bound[] }
+  | { readonly t: 'failed'; readonly code: string; readonly message: string; readonly option?: string | undefined }
+  | { readonly t: 'drained'; readonly key: string; readonly address: string; readonly seq: number }
+  | { readonly t: 'applied'; readonly seq: number }
+  | { readonly t: 'answer'; readonly id: number; readonly seq: number; readonly answer: WorkerAnswer };
+
+export type WorkerAnswer =
+  | { readonly what: 'metrics'; readonly families: readonly MetricFamily[] }
+  | { readonly what: 'digest'; readonly digest: string };
+
+export interface Bound {
+  readonly address: string;
+  readonly port: number;
+  readonly family: string;
+}
+
+const PRIMARY_TYPES = new Set(['snapshot', 'changes', 'ask', 'stop']);
+const WORKER_TYPES = new Set(['hello', 'listening', 'failed', 'drained', 'applied', 'answer']);
+
+/** Messages come from our own processes; this only guards against foreign IPC traffic on the channel. */
+export function isPrimaryMessage(value: unknown): value is PrimaryMessage {
+  return typeof value === 'object' && value !== null && PRIMARY_TYPES.has((value as { t?: unknown }).t as string);
+}
+
+export function isWorkerMessage(value: unknown): value is WorkerMessage {
+  return typeof value === 'object' && value !== null && WORKER_TYPES.has((value as { t?: unknown }).t as string);
+}

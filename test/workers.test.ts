@@ -1,0 +1,245 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import net from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { encodeSubscription } from '@switchyard/protocol';
+import { pino } from 'pino';
+import { parseCli, SwitchyardApp } from 'switchyard';
+import { CLI, get, ROOT, waitFor } from './support.js';
+
+interface Backend {
+  readonly port: number;
+  readonly server: http.Server;
+  /** Responses of /slow wait for this to be called. */
+  release(): void;
+  slowStarted: number;
+}
+
+async function startBackend(name: string): Promise<Backend> {
+  let waiting: (() => void)[] = [];
+  const backend: Backend = {
+    port: 0,
+    server: http.createServer((req, res) => {
+      if (req.url === '/slow') {
+        backend.slowStarted++;
+        waiting.push(() => res.end(`${name} slow`));
+        return;
+      }
+      res.end(name);
+    }),
+    release: () => {
+      for (const w of waiting) w();
+      waiting = [];
+    },
+    slowStarted: 0,
+  };
+  await new Promise<void>((resolve) => backend.server.listen(0, '127.0.0.1', resolve));
+  (backend as { port: number }).port = (backend.server.address() as AddressInfo).port;
+  return backend;
+}
+
+const udp = dgram.createSocket('udp4');
+function announce(port: number, command: 'subscribe' | 'unsubscribe', key: string, node: number, weight = 1): void {
+  const packet = encodeSubscription(command, [
+    ['key', key],
+    ['address', `127.0.0.1:${node}`],
+    ['proto', 'http'],
+    ['weight', String(weight)],
+  ]);
+  udp.send(packet, port, '127.0.0.1');
+}
+
+async function metric(adminPort: number, series: string): Promise<number> {
+  const reply = await get(adminPort, '127.0.0.1', '/metrics');
+  const line = reply.text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? Number.NaN : Number(line.slice(series.length + 1));
+}
+
+/** Resolves once every worker has applied every change and its table digest equals the primary's. */
+async function converged(app: SwitchyardApp, workers: number): Promise<void> {
+  await waitFor(
+    async () => {
+      const d = await app.cluster!.digests();
+      const done = d.workers.length === workers && d.workers.every((w) => w.seq === d.seq && w.digest === d.primary);
+      return done ? true : undefined;
+    },
+    10_000,
+    'worker tables equal to the primary',
+  );
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('switchyard --workers 2', () => {
+  let app: SwitchyardApp;
+  let httpPort: number;
+  let subscriptionPort: number;
+  let adminPort: number;
+  let a: Backend;
+  let b: Backend;
+
+  before(async () => {
+    a = await startBackend('A');
+    b = await startBackend('B');
+    const argv = [
+      '--http',
+      '127.0.0.1:0',
+      '--subscription-server',
+      '127.0.0.1:0',
+      '--admin',
+      '127.0.0.1:0',
+      '--workers',
+      '2',
+      '--log-level',
+      'warn',
+    ];
+    const parsed = parseCli(argv);
+    if (parsed.kind !== 'run') throw new Error('unexpected help');
+    app = new SwitchyardApp({ config: parsed.config, logger: pino({ level: 'silent' }), workerArgv: argv });
+    await app.start();
+    httpPort = app.httpAddresses()[0]!.port;
+    subscriptionPort = app.subscriptions.addresses()[0]!.port;
+    adminPort = app.admin.address()!.port;
+  });
+
+  after(async () => {
+    await app.close();
+    udp.close();
+    a.server.close();
+    b.server.close();
+  });
+
+  test('serves a subscribed host from every worker once the packet is applied', async () => {
+    assert.equal(app.router.addresses().length, 0, 'the primary binds no HTTP listener');
+    announce(subscriptionPort, 'subscribe', 'app.test', a.port);
+    announce(subscriptionPort, 'subscribe', 'app.test', b.port);
+    await converged(app, 2);
+    const before = await metric(adminPort, 'switchyard_requests_total{class="2xx"}');
+    const seen = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      // A new connection each time: the cluster hands connections to the workers in turn.
+      const reply = await get(httpPort, 'app.test');
+      assert.equal(reply.status, 200);
+      seen.add(reply.text);
+    }
+    assert.deepEqual([...seen].sort(), ['A', 'B']);
+    assert.equal(
+      (await metric(adminPort, 'switchyard_requests_total{class="2xx"}')) - before,
+      20,
+      '/metrics sums the workers',
+    );
+    assert.equal(await metric(adminPort, 'switchyard_workers'), 2);
+    assert.equal(await metric(adminPort, 'switchyard_hosts'), 1, 'table gauges are not summed');
+  });
+
+  test('keeps every worker table equal to the primary through a burst of subscriptions, weights and unsubscribes', async () => {
+    for (let i = 0; i < 400; i++) {
+      const key = `burst-${i % 50}.test`;
+      const node = i % 3 === 0 ? a.port : b.port;
+      if (i % 7 === 6) announce(subscriptionPort, 'unsubscribe', key, node);
+      else announce(subscriptionPort, 'subscribe', key, node, 1 + (i % 4));
+    }
+    await converged(app, 2);
+    const lag = app.cluster!.stats().lag;
+    assert.ok(lag.samples > 0 && lag.p99Ms !== undefined, 'the lag of applied batches is recorded');
+  });
+
+  test('reports a node drained only after the worker serving its last request finished it', async () => {
+    const key = 'drain.test';
+    announce(subscriptionPort, 'subscribe', key, a.port);
+    await converged(app, 2);
+    const slowBefore = a.slowStarted;
+    const pending = get(httpPort, key, '/slow');
+    await waitFor(() => (a.slowStarted > slowBefore ? true : undefined), 5000, 'the slow request at the node');
+    announce(subscriptionPort, 'unsubscribe', key, a.port);
+    await waitFor(
+      () => (app.registry.get(key)?.[0]?.state === 'draining' ? true : undefined),
+      5000,
+      'the node draining',
+    );
+    await converged(app, 2);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(app.registry.get(key)?.length, 1, 'still in the registry while a worker serves it');
+    a.release();
+    assert.equal((await pending).status, 200, 'the in-flight request completes');
+    await waitFor(() => (app.registry.get(key) === undefined ? true : undefined), 5000, 'the drained node removed');
+  });
+
+  test('restarts a worker that dies and gives it the table before it serves', async () => {
+    const [victim] = app.cluster!.stats().pids;
+    process.kill(victim!, 'SIGKILL');
+    await waitFor(
+      () => {
+        const s = app.cluster!.stats();
+        return s.restarts === 1 && s.listening === 2 && !s.pids.includes(victim!) ? true : undefined;
+      },
+      15_000,
+      'the worker restarted',
+    );
+    await converged(app, 2);
+    for (let i = 0; i < 10; i++) assert.equal((await get(httpPort, 'app.test')).status, 200);
+    assert.equal(await metric(adminPort, 'switchyard_worker_restarts_total'), 1);
+  });
+});
+
+describe('switchyard --workers (process)', () => {
+  test('refuses to start when the workers cannot bind the HTTP address (SY_BIND_FAILED)', async () => {
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as AddressInfo).port;
+    const argv = ['--http', `127.0.0.1:${port}`, '--subscription-server', '127.0.0.1:0', '--admin', '127.0.0.1:0'];
+    const parsed = parseCli([...argv, '--workers', '2', '--log-level', 'silent']);
+    if (parsed.kind !== 'run') throw new Error('unexpected help');
+    const app = new SwitchyardApp({
+      config: parsed.config,
+      logger: pino({ level: 'silent' }),
+      workerArgv: [...argv, '--workers', '2', '--log-level', 'silent'],
+    });
+    await assert.rejects(app.start(), { code: 'SY_BIND_FAILED' });
+    assert.equal(app.cluster!.stats().pids.length, 0, 'no worker is left running');
+    busy.close();
+  });
+
+  test('the workers leave with the primary, even when it is killed', async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        '--workers',
+        '2',
+        '--http',
+        '127.0.0.1:0',
+        '--subscription-server',
+        '127.0.0.1:0',
+        '--admin',
+        '127.0.0.1:0',
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const lines: string[] = [];
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => lines.push(...chunk.split('\n')));
+    const ready = await waitFor(() => lines.find((l) => l.includes('"switchyard ready"')), 20_000, 'switchyard ready');
+    const { admin } = JSON.parse(ready) as { admin: string };
+    const stats = JSON.parse((await get(Number(admin.split(':').at(-1)), '127.0.0.1', '/v1/stats')).text) as {
+      workers: { pids: number[] };
+    };
+    assert.equal(stats.workers.pids.length, 2);
+    child.kill('SIGKILL');
+    await waitFor(
+      () => (stats.workers.pids.every((pid) => !alive(pid)) ? true : undefined),
+      15_000,
+      'the workers gone',
+    );
+  });
+});
