@@ -9,7 +9,7 @@
  * are interleaved (every variant once per round, order rotated); ratios are computed within each round,
  * and the table shows medians with the min–max spread over rounds.
  *
- *   npx tsx bench/run.ts [--rounds 3] [--duration 5] [--warmup 1] [--only plain,switchyard,nginx]
+ *   npx tsx bench/run.ts [--rounds 3] [--duration 5] [--warmup 1] [--only plain,switchyard,switchyard-w2,nginx]
  *                        [--no-latency] [--no-write]
  */
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,11 +36,12 @@ const HOST = 'bench.test';
 /** Hard ceiling for the whole run: everything is killed past it. */
 const WATCHDOG_MS = 290_000;
 
-type VariantId = 'plain' | 'switchyard' | 'switchyard-ops' | 'nginx';
+type VariantId = 'plain' | 'switchyard' | 'switchyard-ops' | 'switchyard-w2' | 'nginx';
 const VARIANT_LABEL: Readonly<Record<VariantId, string>> = {
   plain: 'plain Node (node:http + keep-alive http.Agent)',
   switchyard: 'Switchyard (CLI, 3 static HTTP nodes)',
   'switchyard-ops': 'Switchyard + access log to a file + GET /metrics every 1 s',
+  'switchyard-w2': 'Switchyard --workers 2 (primary + 2 HTTP workers, all on the proxy core)',
   nginx: 'nginx (1 worker, keepalive upstream)',
 };
 
@@ -68,7 +69,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '3' },
     duration: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '1' },
-    only: { type: 'string', default: 'plain,switchyard,nginx' },
+    only: { type: 'string', default: 'plain,switchyard,switchyard-w2,nginx' },
     'no-latency': { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
   },
@@ -134,11 +135,16 @@ async function startProxy(variant: VariantId, backendPorts: readonly number[], t
         cpu: PROXY_CPU,
       },
     );
-  } else if (variant === 'switchyard' || variant === 'switchyard-ops') {
+  } else if (variant === 'switchyard' || variant === 'switchyard-ops' || variant === 'switchyard-w2') {
     const nodes = backendUrls.flatMap((u) => ['--http-to', u]);
     // switchyard-ops: the operator surface on (access log to a file, admin on a known port for scrapes).
     const adminPort = variant === 'switchyard-ops' ? await freePort() : 0;
-    const ops = variant === 'switchyard-ops' ? ['--access-log', join(dir, `access-${tag}.log`)] : [];
+    const ops =
+      variant === 'switchyard-ops'
+        ? ['--access-log', join(dir, `access-${tag}.log`)]
+        : variant === 'switchyard-w2'
+          ? ['--workers', '2']
+          : [];
     if (adminPort !== 0) adminPorts.set(port, adminPort);
     child = start(
       'switchyard',
@@ -241,14 +247,15 @@ async function main(): Promise<void> {
   }
   void backend.exited.then((code) => log(`bench: backend nginx exited (${code}) ${backend.output().slice(-300)}`));
 
-  const variants = (['plain', 'switchyard', 'switchyard-ops', 'nginx'] as const).filter((v) => only.has(v));
+  const variants = (['plain', 'switchyard', 'switchyard-ops', 'switchyard-w2', 'nginx'] as const).filter((v) =>
+    only.has(v),
+  );
   const skipped = new Map<VariantId, string>();
   if (variants.includes('switchyard') && !existsSync(SWITCHYARD_CLI)) {
     skipped.set('switchyard', `${SWITCHYARD_CLI.replace(`${ROOT}/`, '')} is missing (not written or not built yet)`);
-    skipped.set(
-      'switchyard-ops',
-      `${SWITCHYARD_CLI.replace(`${ROOT}/`, '')} is missing (not written or not built yet)`,
-    );
+    for (const v of ['switchyard-ops', 'switchyard-w2'] as const) {
+      skipped.set(v, `${SWITCHYARD_CLI.replace(`${ROOT}/`, '')} is missing (not written or not built yet)`);
+    }
   }
   if (variants.includes('nginx') && !nginxAvailable()) skipped.set('nginx', 'nginx is not installed');
   for (const [v, why] of skipped) log(`bench: skipping ${VARIANT_LABEL[v]}: ${why}`);

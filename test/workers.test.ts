@@ -98,6 +98,8 @@ describe('switchyard --workers 2', () => {
       '127.0.0.1:0',
       '--admin',
       '127.0.0.1:0',
+      '--http-to',
+      `http://127.0.0.1:${a.port}`,
       '--workers',
       '2',
       '--log-level',
@@ -140,6 +142,14 @@ describe('switchyard --workers 2', () => {
     );
     assert.equal(await metric(adminPort, 'switchyard_workers'), 2);
     assert.equal(await metric(adminPort, 'switchyard_hosts'), 1, 'table gauges are not summed');
+    for (let i = 0; i < 4; i++) {
+      const reply = await get(httpPort, 'unknown.test');
+      assert.equal(
+        `${reply.status} ${reply.text}`,
+        '200 A',
+        'static (--http-to) nodes are in every worker from the start',
+      );
+    }
   });
 
   test('keeps every worker table equal to the primary through a burst of subscriptions, weights and unsubscribes', async () => {

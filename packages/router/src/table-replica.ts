@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import type { CertificateFiles } from './certificate-store.js';
 import type { HostPolicy } from './host-policy.js';
 import type { Router } from './router.js';
-import { type NodeState, STATIC_KEY, type VhostNode } from './vhost-table.js';
+import { type HostEntry, type NodeState, STATIC_KEY, type VhostNode } from './vhost-table.js';
 
 export type TableChange =
   | { readonly op: 'node'; readonly node: VhostNode }
@@ -73,7 +73,7 @@ export class TableFeed {
   snapshot(): TableChange[] {
     const router = this.router;
     const changes: TableChange[] = [];
-    for (const entry of router.table.entries()) {
+    for (const entry of tableEntries(router)) {
       for (const node of entry.nodes) changes.push({ op: 'node', node });
     }
     for (const { key, name, source } of router.balancing.hostChoices()) {
@@ -135,7 +135,7 @@ export function applyTableChange(router: Router, change: TableChange, fromSnapsh
  */
 export function tableDigest(router: Router): string {
   const lines: string[] = [];
-  for (const entry of router.table.entries()) {
+  for (const entry of tableEntries(router)) {
     for (const n of entry.nodes) {
       lines.push(
         `n ${n.key} ${n.address} ${n.state} ${n.weight} ${n.protocol} ${n.backup} ${n.source} ${n.modifier1} ${n.modifier2} ${JSON.stringify(n.target)}`,
@@ -146,6 +146,13 @@ export function tableDigest(router: Router): string {
   for (const [key, policy] of router.ops.policies.policies()) lines.push(`p ${key} ${JSON.stringify(policy)}`);
   lines.sort();
   return createHash('sha256').update(lines.join('\n')).digest('hex');
+}
+
+/** Every host entry, and the static (`--http-to`) entry, which `VhostTable.entries()` leaves out. */
+function* tableEntries(router: Router): IterableIterator<HostEntry> {
+  yield* router.table.entries();
+  const statics = router.table.get(STATIC_KEY);
+  if (statics !== undefined) yield statics;
 }
 
 function sameFiles(a: CertificateFiles, b: CertificateFiles): boolean {
