@@ -140,6 +140,21 @@ describe('switchyard --workers 2', () => {
       20,
       '/metrics sums the workers',
     );
+    // The admin API shows cluster totals (each worker reports about once a second).
+    await waitFor(
+      async () => {
+        const view = JSON.parse((await get(adminPort, '127.0.0.1', '/v1/vhosts/app.test')).text) as {
+          nodes: { requests: number }[];
+        };
+        const stats = JSON.parse((await get(adminPort, '127.0.0.1', '/v1/stats')).text) as {
+          router: { requests: number };
+        };
+        const perNode = view.nodes.reduce((n, node) => n + node.requests, 0);
+        return perNode === 20 && stats.router.requests === 20 ? true : undefined;
+      },
+      5000,
+      'per-node request counts summed over the workers in the admin API',
+    );
     assert.equal(await metric(adminPort, 'switchyard_workers'), 2);
     assert.equal(await metric(adminPort, 'switchyard_hosts'), 1, 'table gauges are not summed');
     for (let i = 0; i < 4; i++) {

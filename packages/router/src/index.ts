@@ -34,6 +34,7 @@ export {
   type LoadedCertificate,
 } from './certificate-store.js';
 export { CLIENT_LIMIT_DEFAULTS, type ClientLimitOptions, type ClientLimits } from './client-limits.js';
+export { ClusterRuntime } from './cluster-runtime.js';
 export { ConsistentHash, type HashSource } from './consistent-hash-balancer.js';
 export { codeOfError, RouterError, type RouterErrorCode, statusForError, UpstreamError } from './errors.js';
 export {
@@ -65,7 +66,7 @@ export {
 } from './metrics-exporter.js';
 export { type EjectionState, type HealthEvent, NodeHealthHooks } from './node-health.js';
 export { type EjectionStatus, type NodePool, NodePools } from './node-pool.js';
-export { NodeRuntime, type NodeStats } from './node-runtime.js';
+export { NodeRuntime, type NodeStats, type RuntimeChanges } from './node-runtime.js';
 export { type NewNode, type NodePatch, OperatorControl, type ParsedNodeAddress } from './operator-control.js';
 export {
   type EjectionInfo,

@@ -126,7 +126,7 @@ export function sumFamilies(
 /** The router's families (request counters, histogram, table size, health, tunnels), read now. */
 export function routerMetricFamilies(router: Router): MetricFamily[] {
   const m = router.ops.metrics;
-  const stats = router.stats();
+  const stats = router.ownStats();
   const classes = STATUS_CLASSES.map((cls, i) => ({ labels: { class: cls }, value: m.classes[i]! }));
   const outcomes: MetricSample[] = [{ labels: { code: 'OK' }, value: m.ok }];
   for (const [code, n] of m.outcomes) outcomes.push({ labels: { code }, value: n });

@@ -25,8 +25,23 @@ interface RuntimeRecord extends NodeStats {
   latency?: PeakEwma;
 }
 
+/** What changed since the last `takeChanges()` (cluster workers report it to the primary). */
+export interface RuntimeChanges {
+  /** Per address: its counters and in-flight per host key, or null once the record is gone. */
+  readonly nodes: readonly (readonly [
+    address: string,
+    stats: NodeStats | null,
+    perKey: readonly (readonly [string, number])[],
+  ])[];
+  /** Per host key: attempts so far (0 once forgotten). */
+  readonly hits: readonly (readonly [key: string, hits: number])[];
+}
+
 export class NodeRuntime {
   private readonly records = new Map<string, RuntimeRecord>();
+  /** Addresses and host keys changed since the last takeChanges(); undefined (the default) = not tracked. */
+  private dirty: Set<string> | undefined;
+  private dirtyKeys: Set<string> | undefined;
   /**
    * Attempts per host key (kept while the key is in the table; see forgetKey). Sharded: with traffic to
    * a million hosts a plain Map's rehash would stall the event loop (protocol/host-key-map.ts).
@@ -44,6 +59,43 @@ export class NodeRuntime {
     record.requests++;
     record.perKey.set(key, (record.perKey.get(key) ?? 0) + 1);
     this.hits.set(key, (this.hits.get(key) ?? 0) + 1);
+    this.dirty?.add(address);
+    this.dirtyKeys?.add(key);
+  }
+
+  /** From now on, remember what changes (for takeChanges). */
+  trackChanges(): void {
+    this.dirty ??= new Set();
+    this.dirtyKeys ??= new Set();
+  }
+
+  /** The records and hit counters changed since the previous call (empty when not tracking). */
+  takeChanges(): RuntimeChanges {
+    const nodes: [string, NodeStats | null, [string, number][]][] = [];
+    for (const address of this.dirty ?? []) {
+      const r = this.records.get(address);
+      nodes.push(
+        r === undefined
+          ? [address, null, []]
+          : [
+              address,
+              {
+                inFlight: r.inFlight,
+                requests: r.requests,
+                failures: r.failures,
+                lastFailure: r.lastFailure,
+                bytesOut: r.bytesOut,
+                bytesIn: r.bytesIn,
+              },
+              [...r.perKey],
+            ],
+      );
+    }
+    const hits: [string, number][] = [];
+    for (const key of this.dirtyKeys ?? []) hits.push([key, this.hits.get(key) ?? 0]);
+    this.dirty?.clear();
+    this.dirtyKeys?.clear();
+    return { nodes, hits };
   }
 
   /** Adds the bytes one attempt wrote to and read from `address`. */
@@ -52,6 +104,7 @@ export class NodeRuntime {
     if (record === undefined) return;
     record.bytesOut += written;
     record.bytesIn += read;
+    this.dirty?.add(address);
   }
 
   /** Attempts dispatched for host `key` since it was first used (uWSGI's per-pool `hits`). */
@@ -62,6 +115,7 @@ export class NodeRuntime {
   /** Drops the hit counter of a host that left the table. */
   forgetKey(key: string): void {
     this.hits.delete(key);
+    this.dirtyKeys?.add(key);
   }
 
   /** Ends a request begun with `begin`; returns the in-flight count left for (key, address). */
@@ -69,6 +123,7 @@ export class NodeRuntime {
     const record = this.records.get(address);
     if (record === undefined) return 0;
     record.inFlight--;
+    this.dirty?.add(address);
     const left = (record.perKey.get(key) ?? 1) - 1;
     if (left <= 0) record.perKey.delete(key);
     else record.perKey.set(key, left);
@@ -80,9 +135,16 @@ export class NodeRuntime {
     if (record === undefined) return;
     record.failures++;
     record.lastFailure = now;
+    this.dirty?.add(address);
   }
 
+  /** Requests in flight to (key, address): in this process, and in a cluster primary in its workers too. */
   inFlightFor(key: string, address: string): number {
+    return this.ownInFlightFor(key, address);
+  }
+
+  /** Requests this process has in flight to (key, address) (what draining waits for). */
+  ownInFlightFor(key: string, address: string): number {
     return this.records.get(address)?.perKey.get(key) ?? 0;
   }
 
@@ -105,6 +167,9 @@ export class NodeRuntime {
   /** Drops the record of an address no host uses any more, once nothing is in flight. */
   forget(address: string): void {
     const record = this.records.get(address);
-    if (record !== undefined && record.inFlight === 0) this.records.delete(address);
+    if (record !== undefined && record.inFlight === 0) {
+      this.records.delete(address);
+      this.dirty?.add(address);
+    }
   }
 }

@@ -10,6 +10,7 @@ import type { ClientLimitOptions } from './client-limits.js';
 import type { ForwardingOptions } from './forwarding-policy.js';
 import type { HttpsListenerSpec } from './https-listener.js';
 import type { LookupOptions } from './lookup-rules.js';
+import type { NodeRuntime } from './node-runtime.js';
 import type { RouterOperationsOptions } from './router-operations.js';
 
 /** Client limits and timeouts: client-limits.ts (defaults table); forwarded headers: forwarding-policy.ts. */
@@ -41,6 +42,8 @@ export interface RouterOptions extends ClientLimitOptions, ForwardingOptions {
   readonly balancer?: Balancer;
   /** Balancer choice, retry budget, outlier ejection, slow start (balancing.ts). */
   readonly balancing?: BalancingOptions;
+  /** Runtime node state (cluster-runtime.ts in a `--workers` primary). Default: a new NodeRuntime. */
+  readonly runtime?: NodeRuntime;
   /** HTTPS listeners (HTTP/1.1 over TLS 1.2+, https-listener.ts). Default none. */
   readonly https?: readonly HttpsListenerSpec[];
   /** Default certificate of HTTPS listeners that have none of their own. */

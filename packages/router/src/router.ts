@@ -51,7 +51,7 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment, Listener
   /** SNI certificates of the HTTPS listeners (`offer`/`withdraw` for subscription certificates). */
   readonly certificates: CertificateStore;
   readonly tunnelIdleMs: number;
-  readonly runtime = new NodeRuntime();
+  readonly runtime: NodeRuntime;
   /** The default balancer (hosts without their own: `balancerFor`). */
   readonly balancer: Balancer;
   /** Per-host balancers, pools, outlier ejection, slow start, retry budget (balancing.ts). */
@@ -89,9 +89,11 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment, Listener
   /** The exchange being started, for handleRequestSafely (the request path is synchronous up to there). */
   private startingExchange: ProxyExchange | undefined;
   private remoteBusy: ((key: string, address: string) => boolean) | undefined;
+  private remoteStats: (() => readonly (RouterStats & { inFlight: number })[]) | undefined;
 
   constructor(options: RouterOptions) {
     this.options = options;
+    this.runtime = options.runtime ?? new NodeRuntime();
     this.logger = (options.logger ?? pino({ enabled: false })).child({ component: 'router' });
     this.clock = options.clock ?? Date.now;
     const retryAfterSeconds = options.retryAfterSeconds ?? 1;
@@ -193,7 +195,7 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment, Listener
   applyNodeState(key: string, address: string, state: NodeState): void {
     const node = this.table.setState(key, address, state);
     if (node !== undefined) this.tunnels.nodeState(key, address, state);
-    if (node !== undefined && state === 'draining' && this.runtime.inFlightFor(key, address) === 0) {
+    if (node !== undefined && state === 'draining' && this.runtime.ownInFlightFor(key, address) === 0) {
       queueMicrotask(() => this.emitDrainedIfIdle(key, address));
     }
   }
@@ -233,13 +235,36 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment, Listener
 
   private emitDrainedIfIdle(key: string, address: string): void {
     const node = this.table.node(key, address);
-    if (node?.state !== 'draining' || this.runtime.inFlightFor(key, address) > 0) return;
+    if (node?.state !== 'draining' || this.runtime.ownInFlightFor(key, address) > 0) return;
     if (this.remoteBusy?.(key, address) === true) return;
     for (const listener of this.drainListeners) listener(key, address);
   }
 
+  /** Counters of this process and, in a cluster primary, of its workers (as last reported). */
   stats(): Readonly<RouterStats> & { inFlight: number; hosts: number; nodes: number } {
+    const own = this.ownStats();
+    const remote = this.remoteStats?.();
+    if (remote === undefined || remote.length === 0) return own;
+    const sum = { ...own, errors: { ...own.errors } };
+    for (const r of remote) {
+      sum.requests += r.requests;
+      sum.responses += r.responses;
+      sum.retries += r.retries;
+      sum.upstreamFailures += r.upstreamFailures;
+      sum.inFlight += r.inFlight;
+      for (const [code, n] of Object.entries(r.errors)) sum.errors[code] = (sum.errors[code] ?? 0) + n;
+    }
+    return sum;
+  }
+
+  /** Counters of this process only (what its /metrics families report). */
+  ownStats(): Readonly<RouterStats> & { inFlight: number; hosts: number; nodes: number } {
     return { ...this.counters, inFlight: this.active, hosts: this.table.hostCount, nodes: this.table.nodeCount };
+  }
+
+  /** Cluster primary: `stats()` adds these workers' counters (worker-cluster.ts). */
+  setRemoteStats(read: () => readonly (RouterStats & { inFlight: number })[]): void {
+    this.remoteStats = read;
   }
 
   // --- balancing (balancing.ts; the admin API reads and writes through these) ------------------

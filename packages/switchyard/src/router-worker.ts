@@ -23,7 +23,13 @@ import type { Logger } from 'pino';
 import type { SwitchyardConfig } from './cli-options.js';
 import { WorkerError } from './errors.js';
 import { routerOptionsFor } from './router-settings.js';
-import { type Bound, isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './worker-messages.js';
+import {
+  type Bound,
+  isPrimaryMessage,
+  type PrimaryMessage,
+  RUNTIME_REPORT_MS,
+  type WorkerMessage,
+} from './worker-messages.js';
 
 /** The IPC channel to the primary (process.send in a forked worker). */
 export interface PrimaryChannel {
@@ -52,6 +58,7 @@ export class RouterWorker {
   private snapshotReceived: ((changes: readonly TableChange[]) => void) | undefined;
   private closing: Promise<void> | undefined;
   private readonly closedListeners: (() => void)[] = [];
+  private reportTimer: NodeJS.Timeout | undefined;
 
   constructor(options: RouterWorkerOptions) {
     const { config } = options;
@@ -62,6 +69,8 @@ export class RouterWorker {
     this.accessLog =
       op.accessLog === 'off' ? undefined : new AccessLog({ destination: op.accessLog, sampleRate: op.accessLogSample });
     this.router.onNodeDrained((key, address) => this.channel.send({ t: 'drained', key, address, seq: this.applied }));
+    this.router.runtime.trackChanges();
+    this.router.ops.health.on((event) => this.channel.send({ t: 'health', event }));
   }
 
   /** Handshake, snapshot, listeners. Rejects (after reporting `failed`) when a listener cannot bind. */
@@ -88,6 +97,8 @@ export class RouterWorker {
       await this.close();
       throw error;
     }
+    this.reportTimer = setInterval(() => this.report(), RUNTIME_REPORT_MS);
+    this.reportTimer.unref();
     this.channel.send({
       t: 'listening',
       http: this.router.addresses().map(bound),
@@ -116,6 +127,7 @@ export class RouterWorker {
 
   private async shutdown(): Promise<void> {
     this.snapshotReceived?.([]);
+    if (this.reportTimer !== undefined) clearInterval(this.reportTimer);
     await this.router.close();
     this.router.ops.accessLog = undefined;
     await this.accessLog?.close();
@@ -149,6 +161,10 @@ export class RouterWorker {
         void this.close();
         return;
     }
+  }
+
+  private report(): void {
+    this.channel.send({ t: 'runtime', changes: this.router.runtime.takeChanges(), stats: this.router.ownStats() });
   }
 
   /** Applies changes `first`, `first + 1`, ... skipping those already applied; a gap is fatal. */

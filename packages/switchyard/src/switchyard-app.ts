@@ -7,7 +7,7 @@
  * was already bound is closed and the error, SY_BIND_FAILED naming the address and option, is rethrown);
  * `close()` stops accepting, drains in-flight requests (bounded by `shutdownTimeout`) and is safe twice.
  */
-import { AdminServer, formatAddress, Router, type VhostNode } from '@switchyard/router';
+import { AdminServer, ClusterRuntime, formatAddress, Router, type VhostNode } from '@switchyard/router';
 import {
   parseUpstreamTarget,
   type RegisteredNode,
@@ -68,7 +68,10 @@ export class SwitchyardApp {
     const clock = options.clock ?? Date.now;
     this.tableLog = new TableChangeLog(logger, clock);
     const clustered = config.workers > 1 && options.workerArgv !== undefined;
-    this.router = new Router(routerOptionsFor(config, logger, clock, !clustered));
+    this.router = new Router({
+      ...routerOptionsFor(config, logger, clock, !clustered),
+      ...(clustered ? { runtime: new ClusterRuntime() } : {}),
+    });
     this.cluster = clustered
       ? new WorkerCluster({
           count: config.workers,

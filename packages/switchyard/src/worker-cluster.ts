@@ -22,8 +22,8 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
-import type { MetricFamily, Router, TableChange } from '@switchyard/router';
-import { TableFeed, tableDigest } from '@switchyard/router';
+import type { MetricFamily, Router, RouterStats, TableChange } from '@switchyard/router';
+import { ClusterRuntime, TableFeed, tableDigest } from '@switchyard/router';
 import type { Logger } from 'pino';
 import { WorkerError } from './errors.js';
 import { RestartBackoff } from './restart-backoff.js';
@@ -73,6 +73,9 @@ export class WorkerCluster {
   private readonly members = new Map<number, Member>();
   private readonly backoff = new RestartBackoff();
   private readonly lag = new LagRecorder();
+  /** The primary router's runtime when it is a ClusterRuntime (then workers' reports land in it). */
+  private readonly runtime: ClusterRuntime | undefined;
+  private readonly remoteStats = new Map<number, RouterStats & { inFlight: number }>();
   private feed: TableFeed | undefined;
   private seq = 0;
   private batch: TableChange[] = [];
@@ -92,6 +95,7 @@ export class WorkerCluster {
   constructor(options: WorkerClusterOptions) {
     this.options = options;
     this.router = options.router;
+    this.runtime = options.router.runtime instanceof ClusterRuntime ? options.router.runtime : undefined;
     this.logger = options.logger.child({ component: 'worker-cluster' });
   }
 
@@ -100,6 +104,7 @@ export class WorkerCluster {
     if (this.started) return;
     this.started = true;
     this.feed = new TableFeed(this.router, (change) => this.record(change));
+    this.router.setRemoteStats(() => [...this.remoteStats.values()]);
     this.router.setRemoteDrainGate((key, address) => (this.drains.get(id(key, address))?.waiting.size ?? 0) > 0);
     const ready = new Promise<void>((resolve, reject) => {
       this.startWaiters = { resolve, reject };
@@ -306,6 +311,20 @@ export class WorkerCluster {
       case 'applied':
         this.lag.applied(message.seq);
         return;
+      case 'runtime':
+        this.runtime?.apply(m.id, message.changes);
+        this.remoteStats.set(m.id, message.stats);
+        return;
+      case 'health':
+        this.router.ops.events.record({
+          type: message.event.type,
+          host: message.event.key,
+          node: message.event.address,
+          source: 'health',
+          reason: message.event.reason,
+          detail: `worker ${m.id}`,
+        });
+        return;
       case 'answer':
         this.requests.get(message.id)?.(message.seq, message.answer);
         return;
@@ -314,6 +333,8 @@ export class WorkerCluster {
 
   private exited(m: Member, code: number | null, signal: string | null): void {
     this.members.delete(m.id);
+    this.runtime?.drop(m.id);
+    this.remoteStats.delete(m.id);
     for (const drain of this.drains.values()) {
       if (drain.waiting.delete(m.id) && drain.waiting.size === 0) this.router.remoteDrained(drain.key, drain.address);
     }

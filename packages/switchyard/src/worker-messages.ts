@@ -9,10 +9,13 @@
  * `first`; a worker skips those at or below what it has applied (a snapshot can overtake a batch) and
  * exits on a gap (SY_WORKER_DESYNC: the primary restarts it and it gets a fresh snapshot).
  *
+ * Runtime: every RUNTIME_REPORT_MS a worker sends what changed in its node runtime and its counters, so
+ * the primary's admin views show cluster totals; health events are forwarded as they happen.
+ *
  * Drain: a worker sends `drained` when a draining node has no request in flight in that worker, with the
  * sequence number it had applied then; the primary counts it for drains started at or before that number.
  */
-import type { MetricFamily, TableChange } from '@switchyard/router';
+import type { HealthEvent, MetricFamily, RouterStats, RuntimeChanges, TableChange } from '@switchyard/router';
 
 export type PrimaryMessage =
   | { readonly t: 'snapshot'; readonly seq: number; readonly changes: readonly TableChange[] }
@@ -27,11 +30,22 @@ export type WorkerMessage =
   | { readonly t: 'failed'; readonly code: string; readonly message: string; readonly option?: string | undefined }
   | { readonly t: 'drained'; readonly key: string; readonly address: string; readonly seq: number }
   | { readonly t: 'applied'; readonly seq: number }
+  /** About once a second: node runtime changes and the worker's router counters (cluster-runtime.ts). */
+  | {
+      readonly t: 'runtime';
+      readonly changes: RuntimeChanges;
+      readonly stats: RouterStats & { readonly inFlight: number };
+    }
+  /** Passive health (outlier ejection) is per worker; the primary's event log shows each event. */
+  | { readonly t: 'health'; readonly event: HealthEvent }
   | { readonly t: 'answer'; readonly id: number; readonly seq: number; readonly answer: WorkerAnswer };
 
 export type WorkerAnswer =
   | { readonly what: 'metrics'; readonly families: readonly MetricFamily[] }
   | { readonly what: 'digest'; readonly digest: string };
+
+/** How often a worker reports its runtime figures, ms. */
+export const RUNTIME_REPORT_MS = 1000;
 
 export interface Bound {
   readonly address: string;
@@ -40,7 +54,7 @@ export interface Bound {
 }
 
 const PRIMARY_TYPES = new Set(['snapshot', 'changes', 'ask', 'stop']);
-const WORKER_TYPES = new Set(['hello', 'listening', 'failed', 'drained', 'applied', 'answer']);
+const WORKER_TYPES = new Set(['hello', 'listening', 'failed', 'drained', 'applied', 'answer', 'runtime', 'health']);
 
 /** Messages come from our own processes; this only guards against foreign IPC traffic on the channel. */
 export function isPrimaryMessage(value: unknown): value is PrimaryMessage {
