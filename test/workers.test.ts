@@ -18,7 +18,7 @@ interface Backend {
   slowStarted: number;
 }
 
-async function startBackend(name: string): Promise<Backend> {
+async function startBackend(name: string, status = 200): Promise<Backend> {
   let waiting: (() => void)[] = [];
   const backend: Backend = {
     port: 0,
@@ -28,6 +28,7 @@ async function startBackend(name: string): Promise<Backend> {
         waiting.push(() => res.end(`${name} slow`));
         return;
       }
+      res.statusCode = status;
       res.end(name);
     }),
     release: () => {
@@ -145,12 +146,15 @@ describe('switchyard --workers 2', () => {
       async () => {
         const view = JSON.parse((await get(adminPort, '127.0.0.1', '/v1/vhosts/app.test')).text) as {
           nodes: { requests: number }[];
+          traffic: { requests: number; '2xx': number };
         };
         const stats = JSON.parse((await get(adminPort, '127.0.0.1', '/v1/stats')).text) as {
           router: { requests: number };
+          requests: { ok: number };
         };
         const perNode = view.nodes.reduce((n, node) => n + node.requests, 0);
-        return perNode === 20 && stats.router.requests === 20 ? true : undefined;
+        const totals = [perNode, view.traffic.requests, view.traffic['2xx'], stats.router.requests, stats.requests.ok];
+        return totals.every((n) => n === 20) ? true : undefined;
       },
       5000,
       'per-node request counts summed over the workers in the admin API',
@@ -198,6 +202,33 @@ describe('switchyard --workers 2', () => {
     a.release();
     assert.equal((await pending).status, 200, 'the in-flight request completes');
     await waitFor(() => (app.registry.get(key) === undefined ? true : undefined), 5000, 'the drained node removed');
+  });
+
+  test('shows a node a worker ejected in the admin API and the event log', async () => {
+    const bad = await startBackend('bad', 503);
+    try {
+      announce(subscriptionPort, 'subscribe', 'flaky.test', a.port);
+      announce(subscriptionPort, 'subscribe', 'flaky.test', bad.port);
+      await converged(app, 2);
+      for (let i = 0; i < 30; i++) await get(httpPort, 'flaky.test');
+      const address = `127.0.0.1:${bad.port}`;
+      await waitFor(
+        async () => {
+          const view = JSON.parse((await get(adminPort, '127.0.0.1', '/v1/vhosts/flaky.test')).text) as {
+            nodes: { address: string; ejection: { ejected: boolean; reason?: string } | null }[];
+          };
+          return view.nodes.find((n) => n.address === address)?.ejection?.ejected === true ? true : undefined;
+        },
+        5000,
+        'the ejection in the node view',
+      );
+      const events = JSON.parse((await get(adminPort, '127.0.0.1', '/v1/events?host=flaky.test')).text) as {
+        events: { type: string; node?: string; source?: string }[];
+      };
+      assert.ok(events.events.some((e) => e.type === 'ejected' && e.node === address && e.source === 'health'));
+    } finally {
+      bad.server.close();
+    }
   });
 
   test('restarts a worker that dies and gives it the table before it serves', async () => {

@@ -67,8 +67,25 @@ export class RequestMetrics {
     }
     host.requests++;
     host.classes[cls]!++;
+    this.dirtyHosts?.add(host);
     if (!host.exported) this.otherHostClasses[cls]!++;
     this.topHosts.hit(host);
+  }
+
+  /** Host records counted since the last takeHostChanges(); undefined (the default) = not tracked. */
+  private dirtyHosts: Set<HostRecord> | undefined;
+
+  /** From now on, remember which hosts counted requests (a `--workers` worker reports them). */
+  trackHosts(): void {
+    this.dirtyHosts ??= new Set();
+  }
+
+  /** Per host counted since the previous call: [key, requests, responses by class (1xx..5xx)]. */
+  takeHostChanges(): [key: string, requests: number, classes: number[]][] {
+    const out: [string, number, number[]][] = [];
+    for (const host of this.dirtyHosts ?? []) out.push([host.key, host.requests, [...host.classes]]);
+    this.dirtyHosts?.clear();
+    return out;
   }
 
   /** Counts one failed attempt on a node. */

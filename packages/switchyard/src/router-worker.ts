@@ -70,6 +70,7 @@ export class RouterWorker {
       op.accessLog === 'off' ? undefined : new AccessLog({ destination: op.accessLog, sampleRate: op.accessLogSample });
     this.router.onNodeDrained((key, address) => this.channel.send({ t: 'drained', key, address, seq: this.applied }));
     this.router.runtime.trackChanges();
+    this.router.ops.metrics.trackHosts();
     this.router.ops.health.on((event) => this.channel.send({ t: 'health', event }));
   }
 
@@ -164,7 +165,24 @@ export class RouterWorker {
   }
 
   private report(): void {
-    this.channel.send({ t: 'runtime', changes: this.router.runtime.takeChanges(), stats: this.router.ownStats() });
+    const router = this.router;
+    const m = router.ops.metrics;
+    this.channel.send({
+      t: 'runtime',
+      report: {
+        changes: router.runtime.takeChanges(),
+        stats: router.ownStats(),
+        hosts: m.takeHostChanges(),
+        requests: {
+          total: m.total,
+          ok: m.ok,
+          outcomes: Object.fromEntries(m.outcomes),
+          bytesIn: m.bytesIn,
+          bytesOut: m.bytesOut,
+        },
+        websockets: router.tunnels.stats(),
+      },
+    });
   }
 
   /** Applies changes `first`, `first + 1`, ... skipping those already applied; a gap is fatal. */

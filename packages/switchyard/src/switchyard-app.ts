@@ -127,7 +127,7 @@ export class SwitchyardApp {
         subscriptions: this.subscriptions.stats(),
         registry: this.registry.metrics(),
         subscriptionSecurity: this.security.stats(),
-        ...(cluster === undefined ? {} : { workers: cluster.stats() }),
+        ...(cluster === undefined ? {} : { ...cluster.reports.trafficStats(), workers: cluster.stats() }),
       }),
       logger,
     });

@@ -22,14 +22,15 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
-import type { MetricFamily, Router, RouterStats, TableChange } from '@switchyard/router';
-import { ClusterRuntime, TableFeed, tableDigest } from '@switchyard/router';
+import type { MetricFamily, Router, TableChange } from '@switchyard/router';
+import { TableFeed, tableDigest } from '@switchyard/router';
 import type { Logger } from 'pino';
 import { WorkerError } from './errors.js';
 import { RestartBackoff } from './restart-backoff.js';
 import { LagRecorder } from './worker-lag.js';
 import type { Bound, PrimaryMessage, WorkerAnswer, WorkerMessage } from './worker-messages.js';
 import { isWorkerMessage } from './worker-messages.js';
+import { WorkerReports } from './worker-reports.js';
 
 export interface WorkerClusterOptions {
   /** Worker processes, >= 1. */
@@ -73,9 +74,8 @@ export class WorkerCluster {
   private readonly members = new Map<number, Member>();
   private readonly backoff = new RestartBackoff();
   private readonly lag = new LagRecorder();
-  /** The primary router's runtime when it is a ClusterRuntime (then workers' reports land in it). */
-  private readonly runtime: ClusterRuntime | undefined;
-  private readonly remoteStats = new Map<number, RouterStats & { inFlight: number }>();
+  /** The workers' runtime reports, aggregated for the admin views (worker-reports.ts). */
+  readonly reports: WorkerReports;
   private feed: TableFeed | undefined;
   private seq = 0;
   private batch: TableChange[] = [];
@@ -95,7 +95,7 @@ export class WorkerCluster {
   constructor(options: WorkerClusterOptions) {
     this.options = options;
     this.router = options.router;
-    this.runtime = options.router.runtime instanceof ClusterRuntime ? options.router.runtime : undefined;
+    this.reports = new WorkerReports(options.router);
     this.logger = options.logger.child({ component: 'worker-cluster' });
   }
 
@@ -104,7 +104,6 @@ export class WorkerCluster {
     if (this.started) return;
     this.started = true;
     this.feed = new TableFeed(this.router, (change) => this.record(change));
-    this.router.setRemoteStats(() => [...this.remoteStats.values()]);
     this.router.setRemoteDrainGate((key, address) => (this.drains.get(id(key, address))?.waiting.size ?? 0) > 0);
     const ready = new Promise<void>((resolve, reject) => {
       this.startWaiters = { resolve, reject };
@@ -312,18 +311,10 @@ export class WorkerCluster {
         this.lag.applied(message.seq);
         return;
       case 'runtime':
-        this.runtime?.apply(m.id, message.changes);
-        this.remoteStats.set(m.id, message.stats);
+        this.reports.apply(m.id, message.report);
         return;
       case 'health':
-        this.router.ops.events.record({
-          type: message.event.type,
-          host: message.event.key,
-          node: message.event.address,
-          source: 'health',
-          reason: message.event.reason,
-          detail: `worker ${m.id}`,
-        });
+        this.reports.health(m.id, message.event);
         return;
       case 'answer':
         this.requests.get(message.id)?.(message.seq, message.answer);
@@ -333,8 +324,7 @@ export class WorkerCluster {
 
   private exited(m: Member, code: number | null, signal: string | null): void {
     this.members.delete(m.id);
-    this.runtime?.drop(m.id);
-    this.remoteStats.delete(m.id);
+    this.reports.drop(m.id);
     for (const drain of this.drains.values()) {
       if (drain.waiting.delete(m.id) && drain.waiting.size === 0) this.router.remoteDrained(drain.key, drain.address);
     }

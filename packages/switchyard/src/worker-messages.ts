@@ -15,7 +15,14 @@
  * Drain: a worker sends `drained` when a draining node has no request in flight in that worker, with the
  * sequence number it had applied then; the primary counts it for drains started at or before that number.
  */
-import type { HealthEvent, MetricFamily, RouterStats, RuntimeChanges, TableChange } from '@switchyard/router';
+import type {
+  HealthEvent,
+  MetricFamily,
+  RouterStats,
+  RuntimeChanges,
+  TableChange,
+  TunnelStats,
+} from '@switchyard/router';
 
 export type PrimaryMessage =
   | { readonly t: 'snapshot'; readonly seq: number; readonly changes: readonly TableChange[] }
@@ -31,11 +38,7 @@ export type WorkerMessage =
   | { readonly t: 'drained'; readonly key: string; readonly address: string; readonly seq: number }
   | { readonly t: 'applied'; readonly seq: number }
   /** About once a second: node runtime changes and the worker's router counters (cluster-runtime.ts). */
-  | {
-      readonly t: 'runtime';
-      readonly changes: RuntimeChanges;
-      readonly stats: RouterStats & { readonly inFlight: number };
-    }
+  | { readonly t: 'runtime'; readonly report: RuntimeReport }
   /** Passive health (outlier ejection) is per worker; the primary's event log shows each event. */
   | { readonly t: 'health'; readonly event: HealthEvent }
   | { readonly t: 'answer'; readonly id: number; readonly seq: number; readonly answer: WorkerAnswer };
@@ -43,6 +46,25 @@ export type WorkerMessage =
 export type WorkerAnswer =
   | { readonly what: 'metrics'; readonly families: readonly MetricFamily[] }
   | { readonly what: 'digest'; readonly digest: string };
+
+/** What a worker reports every RUNTIME_REPORT_MS (worker-reports.ts aggregates it on the primary). */
+export interface RuntimeReport {
+  /** Node runtime changed since the previous report. */
+  readonly changes: RuntimeChanges;
+  /** The worker's router counters (totals). */
+  readonly stats: RouterStats & { readonly inFlight: number };
+  /** Hosts that counted requests since the previous report: [key, requests, responses by class]. */
+  readonly hosts: readonly (readonly [string, number, readonly number[]])[];
+  /** Request totals (`GET /v1/stats` requests section). */
+  readonly requests: {
+    readonly total: number;
+    readonly ok: number;
+    readonly outcomes: Readonly<Record<string, number>>;
+    readonly bytesIn: number;
+    readonly bytesOut: number;
+  };
+  readonly websockets: TunnelStats;
+}
 
 /** How often a worker reports its runtime figures, ms. */
 export const RUNTIME_REPORT_MS = 1000;
