@@ -91,6 +91,8 @@ async function startProxy(name: 'switchyard' | 'plain-node', backendPort: number
     name === 'switchyard'
       ? start('switchyard', process.execPath, [
           path.join(ROOT, 'packages/switchyard/dist/cli.js'),
+          '--workers',
+          '1',
           '--http',
           `127.0.0.1:${port}`,
           '--http-to',

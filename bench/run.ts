@@ -141,10 +141,10 @@ async function startProxy(variant: VariantId, backendPorts: readonly number[], t
     const adminPort = variant === 'switchyard-ops' ? await freePort() : 0;
     const ops =
       variant === 'switchyard-ops'
-        ? ['--access-log', join(dir, `access-${tag}.log`)]
+        ? ['--access-log', join(dir, `access-${tag}.log`), '--workers', '1']
         : variant === 'switchyard-w2'
           ? ['--workers', '2']
-          : [];
+          : ['--workers', '1'];
     if (adminPort !== 0) adminPorts.set(port, adminPort);
     child = start(
       'switchyard',

@@ -120,6 +120,8 @@ export async function measureSubscriptionLatency(options: LatencyOptions = {}): 
     process.execPath,
     [
       SWITCHYARD_CLI,
+      '--workers',
+      '1',
       '--http',
       `127.0.0.1:${httpPort}`,
       '--subscription-server',

@@ -144,6 +144,8 @@ async function startRouter(id: RouterId, nodes: readonly number[]): Promise<[Chi
           process.execPath,
           [
             SWITCHYARD_CLI,
+            '--workers',
+            '1',
             '--http',
             `127.0.0.1:${port}`,
             ...httpTo,

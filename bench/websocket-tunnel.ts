@@ -202,6 +202,8 @@ async function main(): Promise<void> {
       process.execPath,
       [
         CLI,
+        '--workers',
+        '1',
         '--http',
         `127.0.0.1:${syPort}`,
         '--http-to',

@@ -136,6 +136,8 @@ export async function startSwitchyard(
       ...(options.probe === true ? ['--expose-gc', '--import', PROBE] : []),
       ...(options.nodeArgs ?? []),
       SWITCHYARD_CLI,
+      '--workers',
+      '1',
       '--http',
       `127.0.0.1:${httpPort}`,
       '--subscription-server',
