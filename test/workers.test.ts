@@ -108,7 +108,13 @@ describe('switchyard --workers 2', () => {
     ];
     const parsed = parseCli(argv);
     if (parsed.kind !== 'run') throw new Error('unexpected help');
-    app = new SwitchyardApp({ config: parsed.config, logger: pino({ level: 'silent' }), workerArgv: argv });
+    // Snapshots in chunks of 7 changes: a restarted worker gets the table in many messages.
+    app = new SwitchyardApp({
+      config: parsed.config,
+      logger: pino({ level: 'silent' }),
+      workerArgv: argv,
+      workerSnapshotChunk: 7,
+    });
     await app.start();
     httpPort = app.httpAddresses()[0]!.port;
     subscriptionPort = app.subscriptions.addresses()[0]!.port;

@@ -55,7 +55,7 @@ export class RouterWorker {
   /** 1 after SY_WORKER_DESYNC: the process exits with it so that the primary restarts this worker. */
   exitCode = 0;
   private synced = false;
-  private snapshotReceived: ((changes: readonly TableChange[]) => void) | undefined;
+  private snapshotReceived: (() => void) | undefined;
   private closing: Promise<void> | undefined;
   private readonly closedListeners: (() => void)[] = [];
   private reportTimer: NodeJS.Timeout | undefined;
@@ -76,7 +76,7 @@ export class RouterWorker {
 
   /** Handshake, snapshot, listeners. Rejects (after reporting `failed`) when a listener cannot bind. */
   async start(): Promise<void> {
-    const snapshot = new Promise<readonly TableChange[]>((resolve) => {
+    const snapshot = new Promise<void>((resolve) => {
       this.snapshotReceived = resolve;
     });
     this.channel.onMessage((message) => this.receive(message));
@@ -85,9 +85,8 @@ export class RouterWorker {
       void this.close();
     });
     this.channel.send({ t: 'hello' });
-    const changes = await snapshot;
-    for (const change of changes) applyTableChange(this.router, change, true);
-    this.synced = true;
+    await snapshot;
+    if (!this.synced) return; // closed before the snapshot came
     try {
       await this.accessLog?.start();
       if (this.accessLog !== undefined) this.router.ops.accessLog = this.accessLog;
@@ -127,7 +126,7 @@ export class RouterWorker {
   }
 
   private async shutdown(): Promise<void> {
-    this.snapshotReceived?.([]);
+    this.snapshotReceived?.();
     if (this.reportTimer !== undefined) clearInterval(this.reportTimer);
     await this.router.close();
     this.router.ops.accessLog = undefined;
@@ -140,9 +139,13 @@ export class RouterWorker {
     switch (message.t) {
       case 'snapshot':
         if (this.snapshotReceived === undefined || this.synced) return;
-        this.applied = message.seq;
-        this.snapshotReceived(message.changes);
-        this.snapshotReceived = undefined;
+        for (const change of message.changes) applyTableChange(this.router, change, true);
+        if (message.last) {
+          this.applied = message.seq;
+          this.synced = true;
+          this.snapshotReceived();
+          this.snapshotReceived = undefined;
+        }
         return;
       case 'changes':
         this.applyBatch(message.first, message.changes);

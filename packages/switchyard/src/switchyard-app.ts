@@ -36,6 +36,8 @@ export interface SwitchyardAppOptions {
    * are started with. Without it the process serves HTTP itself whatever `workers` says (in-process use).
    */
   readonly workerArgv?: readonly string[];
+  /** Changes per snapshot message sent to a joining worker (default 10 000; tests use small chunks). */
+  readonly workerSnapshotChunk?: number;
 }
 
 export class SwitchyardApp {
@@ -79,6 +81,7 @@ export class SwitchyardApp {
           router: this.router,
           logger,
           shutdownGraceMs: config.shutdownTimeout * 1000,
+          ...(options.workerSnapshotChunk === undefined ? {} : { snapshotChunk: options.workerSnapshotChunk }),
         })
       : undefined;
     this.registry = new SubscriptionRegistry({

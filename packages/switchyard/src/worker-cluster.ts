@@ -29,7 +29,7 @@ import { WorkerError } from './errors.js';
 import { RestartBackoff } from './restart-backoff.js';
 import { LagRecorder } from './worker-lag.js';
 import type { Bound, PrimaryMessage, WorkerAnswer, WorkerMessage } from './worker-messages.js';
-import { isWorkerMessage } from './worker-messages.js';
+import { isWorkerMessage, SNAPSHOT_CHUNK } from './worker-messages.js';
 import { WorkerReports } from './worker-reports.js';
 
 export interface WorkerClusterOptions {
@@ -44,6 +44,8 @@ export interface WorkerClusterOptions {
   readonly shutdownGraceMs: number;
   /** Worker entry script. Default: this package's dist/worker-main.js. */
   readonly exec?: string;
+  /** Changes per snapshot message. Default SNAPSHOT_CHUNK. */
+  readonly snapshotChunk?: number;
   /** Longest wait for every worker to listen at start, ms. Default 30_000. */
   readonly startTimeoutMs?: number;
 }
@@ -288,8 +290,7 @@ export class WorkerCluster {
     switch (message.t) {
       case 'hello':
         if (m.phase !== 'forked') return;
-        // Flushes nothing: changes still in the batch are in the snapshot too, and the worker skips them.
-        this.send(m, { t: 'snapshot', seq: this.seq, changes: this.feed!.snapshot() });
+        this.sendSnapshot(m);
         m.phase = 'synced';
         return;
       case 'listening':
@@ -347,6 +348,19 @@ export class WorkerCluster {
       if (this.closing === undefined) this.fork();
     }, delay);
     this.restartTimers.add(timer);
+  }
+
+  /**
+   * The whole table, in chunks, all sent in this turn (so before any later batch). Flushes nothing:
+   * changes still waiting in the batch are in the snapshot too, and the worker skips them by number.
+   */
+  private sendSnapshot(m: Member): void {
+    const changes = this.feed!.snapshot();
+    const chunk = this.options.snapshotChunk ?? SNAPSHOT_CHUNK;
+    for (let i = 0; i === 0 || i < changes.length; i += chunk) {
+      const last = i + chunk >= changes.length;
+      this.send(m, { t: 'snapshot', seq: this.seq, changes: changes.slice(i, i + chunk), last });
+    }
   }
 
   private startFailed(error: Error): void {

@@ -25,7 +25,8 @@ import type {
 } from '@switchyard/router';
 
 export type PrimaryMessage =
-  | { readonly t: 'snapshot'; readonly seq: number; readonly changes: readonly TableChange[] }
+  /** One chunk (at most SNAPSHOT_CHUNK changes) of the table; `last` on the final one. */
+  | { readonly t: 'snapshot'; readonly seq: number; readonly changes: readonly TableChange[]; readonly last: boolean }
   | { readonly t: 'changes'; readonly first: number; readonly changes: readonly TableChange[] }
   /** `metrics`: the worker's router families; `digest`: its table digest (router/table-replica.ts). */
   | { readonly t: 'ask'; readonly id: number; readonly what: 'metrics' | 'digest' }
@@ -65,6 +66,9 @@ export interface RuntimeReport {
   };
   readonly websockets: TunnelStats;
 }
+
+/** Changes per snapshot message: a million-host table goes in pieces, not in one 200 MB JSON string. */
+export const SNAPSHOT_CHUNK = 10_000;
 
 /** How often a worker reports its runtime figures, ms. */
 export const RUNTIME_REPORT_MS = 1000;
