@@ -17,7 +17,7 @@ export interface UpstreamPoolOptions extends UpstreamTimeouts {
 
 export class UpstreamPool implements ConnectionOwner {
   private readonly idle = new Map<string, UpstreamConnection[]>();
-  private readonly options: Required<Omit<UpstreamPoolOptions, 'responseHeaderMs'>> & UpstreamTimeouts;
+  private readonly options: Required<Omit<UpstreamPoolOptions, 'responseHeaderMs' | 'deadlines'>> & UpstreamTimeouts;
   private closed = false;
   created = 0;
   reusedCount = 0;
@@ -57,7 +57,7 @@ export class UpstreamPool implements ConnectionOwner {
       return;
     }
     connection.owner = this;
-    connection.socket.setTimeout(this.options.idleTimeoutMs);
+    connection.idleFor(this.options.idleTimeoutMs);
     stack.push(connection);
   }
 
