@@ -143,6 +143,8 @@ async function startRouter(
     [
       ...(profile ? ['--cpu-prof', '--cpu-prof-dir', resolve(args['cpu-prof']!)] : []),
       join(builds[build], 'packages/switchyard/dist/cli.js'),
+      // One process: builds with --workers (default: one per CPU) are told 1; older builds lack the option.
+      ...(existsSync(join(builds[build], 'packages/switchyard/dist/worker-main.js')) ? ['--workers', '1'] : []),
       '--http',
       `127.0.0.1:${port}`,
       ...nodes.flatMap((p) => ['--http-to', `127.0.0.1:${p}`]),

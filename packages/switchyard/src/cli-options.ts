@@ -3,6 +3,7 @@
  * parseArgs (strict: unknown options are errors), then validated once with a strict zod schema into a
  * frozen SwitchyardConfig. Every error is a CliError (SY_BAD_OPTION) naming the option and the fix.
  */
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseListenAddress } from '@switchyard/router';
 import { parseNodeAddress } from '@switchyard/subscription-server';
@@ -130,8 +131,8 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
   workers: {
     type: 'string',
     value: 'N',
-    help: 'HTTP acceptor processes sharing one table; 1 serves HTTP in this process (alias --http-processes)',
-    defaultText: '1',
+    help: 'HTTP worker processes sharing one table; 1 serves HTTP in this process (alias --http-processes)',
+    defaultText: 'the number of CPUs',
   },
   'log-level': {
     type: 'string',
@@ -191,7 +192,7 @@ const schema = z.strictObject({
   'max-nodes-per-host': count('--max-nodes-per-host', 10_000).default(64),
   'max-hosts': count('--max-hosts', 100_000_000).default(1_000_000),
   'shutdown-timeout': seconds('--shutdown-timeout').default(10),
-  workers: count('--workers', 64).default(1),
+  workers: count('--workers', 64).default(Math.min(64, availableParallelism())),
   'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ...COMPAT_SCHEMA,
   ...SECURITY_SCHEMA,
