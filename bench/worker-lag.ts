@@ -4,9 +4,10 @@
  *
  *   npx tsx bench/worker-lag.ts [--workers 2] [--packets 2000] [--interval-ms 2] [--duration 8]
  *
- * Lag is measured by the primary itself (worker-cluster.ts): from the first change of a batch being made
- * (the packet was decoded and applied to the primary's table in the same turn) to each worker's
- * acknowledgement that it applied the batch; every acknowledgement of every worker is one observation.
+ * Lag is measured by Switchyard itself (worker-cluster.ts, worker-lag.ts): from the first change of a
+ * batch being made on the primary (the packet was decoded and applied to the primary's table in the same
+ * turn) to a worker having applied the batch, one way, on a clock both processes share; every batch of
+ * every worker is one observation.
  * Read from /metrics (`switchyard_worker_table_lag_seconds` histogram, differences over each phase) and
  * /v1/stats (exact p50/p99/max over the last 1,024 observations). Writes bench/results/DATE-HOST-worker-lag.md.
  */
@@ -151,7 +152,7 @@ async function main(): Promise<void> {
     '',
     `- Machine: ${machine.hostname}, ${machine.cpus} CPUs, ${machine.cpuModel}; unpinned`,
     `- Command: \`npx tsx bench/worker-lag.ts --workers ${workers} --packets ${packets} --interval-ms ${intervalMs}\``,
-    '- Lag = first change of a batch made on the primary → a worker acknowledges it applied the batch (per worker).',
+    '- Lag = first change of a batch made on the primary → a worker has applied the batch (one way, per worker).',
     '',
     '| phase | observations | ≤ 1 ms | ≤ 5 ms | p50 ms | p99 ms | max ms | traffic rps |',
     '|---|---|---|---|---|---|---|---|',

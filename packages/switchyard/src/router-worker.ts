@@ -28,6 +28,7 @@ import {
   isPrimaryMessage,
   type PrimaryMessage,
   RUNTIME_REPORT_MS,
+  sharedNow,
   type WorkerMessage,
 } from './worker-messages.js';
 
@@ -148,7 +149,7 @@ export class RouterWorker {
         }
         return;
       case 'changes':
-        this.applyBatch(message.first, message.changes);
+        this.applyBatch(message.first, message.at, message.changes);
         return;
       case 'ask':
         this.channel.send({
@@ -189,7 +190,7 @@ export class RouterWorker {
   }
 
   /** Applies changes `first`, `first + 1`, ... skipping those already applied; a gap is fatal. */
-  private applyBatch(first: number, changes: readonly TableChange[]): void {
+  private applyBatch(first: number, at: number, changes: readonly TableChange[]): void {
     if (!this.synced) return; // the snapshot (sent before this batch) covers it
     if (first > this.applied + 1) {
       const error = new WorkerError('SY_WORKER_DESYNC', `missed changes ${this.applied + 1}..${first - 1}`);
@@ -205,7 +206,7 @@ export class RouterWorker {
     const last = first + changes.length - 1;
     if (last > this.applied) {
       this.applied = last;
-      this.channel.send({ t: 'applied', seq: last });
+      this.channel.send({ t: 'applied', seq: last, lagMs: Math.max(0, sharedNow() - at) });
     }
   }
 }

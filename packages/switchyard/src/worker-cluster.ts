@@ -29,7 +29,7 @@ import { WorkerError } from './errors.js';
 import { RestartBackoff } from './restart-backoff.js';
 import { LagRecorder } from './worker-lag.js';
 import type { Bound, PrimaryMessage, WorkerAnswer, WorkerMessage } from './worker-messages.js';
-import { isWorkerMessage, SNAPSHOT_CHUNK } from './worker-messages.js';
+import { isWorkerMessage, SNAPSHOT_CHUNK, sharedNow } from './worker-messages.js';
 import { WorkerReports } from './worker-reports.js';
 
 export interface WorkerClusterOptions {
@@ -226,7 +226,7 @@ export class WorkerCluster {
     const seq = ++this.seq;
     if (this.batch.length === 0) {
       this.batchFirst = seq;
-      this.batchStartedAt = performance.now();
+      this.batchStartedAt = sharedNow();
     }
     this.batch.push(change);
     this.trackDrain(change, seq);
@@ -239,8 +239,12 @@ export class WorkerCluster {
   private flush(): void {
     this.flushScheduled = false;
     if (this.batch.length === 0) return;
-    const message: PrimaryMessage = { t: 'changes', first: this.batchFirst, changes: this.batch };
-    this.lag.sent(this.seq, this.batchStartedAt);
+    const message: PrimaryMessage = {
+      t: 'changes',
+      first: this.batchFirst,
+      at: this.batchStartedAt,
+      changes: this.batch,
+    };
     this.batch = [];
     for (const m of this.members.values()) if (m.phase === 'synced' || m.phase === 'listening') this.send(m, message);
   }
@@ -309,7 +313,7 @@ export class WorkerCluster {
         this.workerDrained(m, message.key, message.address, message.seq);
         return;
       case 'applied':
-        this.lag.applied(message.seq);
+        this.lag.observe(message.lagMs);
         return;
       case 'runtime':
         this.reports.apply(m.id, message.report);

@@ -1,43 +1,23 @@
 /**
  * Table lag of `--workers`: the time from the first change of a batch being made on the primary to a
- * worker acknowledging that it applied the batch (worker-cluster.ts). Every acknowledgement of every
- * worker is one observation, so p99 covers the slowest worker.
+ * worker having applied the batch, measured one way on a clock both share (worker-messages.ts
+ * sharedNow) and reported by the worker. Every batch of every worker is one observation, so p99 covers
+ * the slowest worker.
  *
  * Exported as the histogram `switchyard_worker_table_lag_seconds` (LAG_BUCKETS) and summarised from the
- * last RECENT observations (`summary()`: p50, p99, max in ms). Bounded memory: at most BATCHES batches
- * awaiting acknowledgements (older ones are forgotten: a worker that far behind is reported by its
- * missing acknowledgements, not by a lag figure).
+ * last RECENT observations (`summary()`: p50, p99, max in ms).
  */
 import type { MetricFamily, MetricSample } from '@switchyard/router';
 
 /** Histogram bucket upper bounds, seconds. */
 export const LAG_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1] as const;
 const RECENT = 1024;
-const BATCHES = 4096;
 
 export class LagRecorder {
-  /** Last sequence number of a batch → performance.now() of its first change. */
-  private readonly batches = new Map<number, number>();
   private readonly counts = new Array<number>(LAG_BUCKETS.length + 1).fill(0);
   private sumSeconds = 0;
   private readonly recent: number[] = [];
   private next = 0;
-
-  /** A batch ending at `lastSeq`, whose first change was made at `startedAt` (performance.now()). */
-  sent(lastSeq: number, startedAt: number): void {
-    this.batches.set(lastSeq, startedAt);
-    if (this.batches.size > BATCHES) {
-      const oldest = this.batches.keys().next().value as number;
-      this.batches.delete(oldest);
-    }
-  }
-
-  /** A worker applied everything up to `seq`. */
-  applied(seq: number, now = performance.now()): void {
-    const startedAt = this.batches.get(seq);
-    if (startedAt === undefined) return;
-    this.observe(now - startedAt);
-  }
 
   /** One lag observation, ms. */
   observe(ms: number): void {

@@ -27,7 +27,8 @@ import type {
 export type PrimaryMessage =
   /** One chunk (at most SNAPSHOT_CHUNK changes) of the table; `last` on the final one. */
   | { readonly t: 'snapshot'; readonly seq: number; readonly changes: readonly TableChange[]; readonly last: boolean }
-  | { readonly t: 'changes'; readonly first: number; readonly changes: readonly TableChange[] }
+  /** `at`: when the batch's first change was made, ms on the shared clock (`sharedNow`). */
+  | { readonly t: 'changes'; readonly first: number; readonly at: number; readonly changes: readonly TableChange[] }
   /** `metrics`: the worker's router families; `digest`: its table digest (router/table-replica.ts). */
   | { readonly t: 'ask'; readonly id: number; readonly what: 'metrics' | 'digest' }
   | { readonly t: 'stop' };
@@ -37,7 +38,8 @@ export type WorkerMessage =
   | { readonly t: 'listening'; readonly http: readonly Bound[]; readonly https: readonly Bound[] }
   | { readonly t: 'failed'; readonly code: string; readonly message: string; readonly option?: string | undefined }
   | { readonly t: 'drained'; readonly key: string; readonly address: string; readonly seq: number }
-  | { readonly t: 'applied'; readonly seq: number }
+  /** `lagMs`: from the batch's `at` to the end of applying it, on the shared clock. */
+  | { readonly t: 'applied'; readonly seq: number; readonly lagMs: number }
   /** About once a second: node runtime changes and the worker's router counters (cluster-runtime.ts). */
   | { readonly t: 'runtime'; readonly report: RuntimeReport }
   /** Passive health (outlier ejection) is per worker; the primary's event log shows each event. */
@@ -69,6 +71,14 @@ export interface RuntimeReport {
 
 /** Changes per snapshot message: a million-host table goes in pieces, not in one 200 MB JSON string. */
 export const SNAPSHOT_CHUNK = 10_000;
+
+/**
+ * A clock the primary and its workers share (ms, sub-ms resolution): the process start in wall time plus
+ * the monotonic time since. Lag is measured one way with it (no return trip in the figure).
+ */
+export function sharedNow(): number {
+  return performance.timeOrigin + performance.now();
+}
 
 /** How often a worker reports its runtime figures, ms. */
 export const RUNTIME_REPORT_MS = 1000;
