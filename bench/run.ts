@@ -9,7 +9,7 @@
  * are interleaved (every variant once per round, order rotated); ratios are computed within each round,
  * and the table shows medians with the min–max spread over rounds.
  *
- *   npx tsx bench/run.ts [--rounds 3] [--duration 5] [--warmup 1] [--only plain,switchyard,switchyard-w2,nginx]
+ *   npx tsx bench/run.ts [--rounds 3] [--duration 5] [--warmup 1] [--only plain,switchyard,switchyard-w2,nginx] [--unpinned]
  *                        [--no-latency] [--no-write]
  */
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,7 +41,7 @@ const VARIANT_LABEL: Readonly<Record<VariantId, string>> = {
   plain: 'plain Node (node:http + keep-alive http.Agent)',
   switchyard: 'Switchyard (CLI, 3 static HTTP nodes)',
   'switchyard-ops': 'Switchyard + access log to a file + GET /metrics every 1 s',
-  'switchyard-w2': 'Switchyard --workers 2 (primary + 2 HTTP workers, all on the proxy core)',
+  'switchyard-w2': 'Switchyard --workers 2 (primary + 2 HTTP workers)',
   nginx: 'nginx (1 worker, keepalive upstream)',
 };
 
@@ -72,6 +72,8 @@ const { values: args } = parseArgs({
     only: { type: 'string', default: 'plain,switchyard,switchyard-w2,nginx' },
     'no-latency': { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
+    /** Let the OS place every process (multi-process proxies can then use every core). */
+    unpinned: { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -99,11 +101,13 @@ if (problems.length > 0) {
 }
 
 const machine = machineInfo();
-const pinned = canPin(machine.cpus);
+const pinned = !args.unpinned && canPin(machine.cpus);
 const PROXY_CPU = pinned ? 0 : undefined;
 const CLIENT_CPU = pinned ? 1 : undefined;
 if (pinned) pinSelf(1);
-else process.stderr.write('bench: fewer than 2 CPUs or no taskset: running unpinned, numbers are noisier\n');
+else if (!args.unpinned) {
+  process.stderr.write('bench: fewer than 2 CPUs or no taskset: running unpinned, numbers are noisier\n');
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-'));
 /** Proxy port → admin port of switchyard-ops runs. */
