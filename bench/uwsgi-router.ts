@@ -3,7 +3,7 @@
  * run, in front of the SAME three real uWSGI python nodes (uwsgi protocol, `--http-to` ×3 for both).
  * Bounded: about 45 s with the defaults (2 rounds × 2 routers × 2 responses × (1 s warm-up + 4 s)).
  *
- *   npx tsx bench/uwsgi-router.ts [--rounds 2] [--duration 4] [--warmup 1] [--no-write]
+ *   npx tsx bench/uwsgi-router.ts [--rounds 2] [--duration 4] [--warmup 1] [--no-write] [--workers N] [--unpinned]
  *
  * Rig (as bench/run.ts): the router under test pinned to core 0; wrk (-t1 -c64, keep-alive) and the
  * three nodes (1 process each) on core 1; a fresh router process per measurement. uWSGI's router runs
@@ -36,10 +36,6 @@ def application(env, start_response):
 `;
 
 type RouterId = 'uwsgi' | 'switchyard';
-const LABEL: Readonly<Record<RouterId, string>> = {
-  uwsgi: "uWSGI's HTTP router (--http-to ×3, --http-keepalive)",
-  switchyard: 'Switchyard (CLI, --http-to ×3)',
-};
 const PAYLOADS = [
   { id: 'tiny', label: 'tiny (3 B)', path: '/', size: 3 },
   { id: '16k', label: '16 KiB', path: '/16k', size: BIG },
@@ -57,6 +53,10 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '4' },
     warmup: { type: 'string', default: '1' },
     'no-write': { type: 'boolean', default: false },
+    /** Switchyard's --workers (HTTP worker processes). */
+    workers: { type: 'string', default: '1' },
+    /** Let the OS place every process (a multi-process router can then use every core). */
+    unpinned: { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -82,7 +82,12 @@ const watchdog = setTimeout(() => {
 watchdog.unref();
 
 const machine = machineInfo();
-const pinned = canPin(machine.cpus);
+const pinned = !args.unpinned && canPin(machine.cpus);
+const workers = Number(args.workers);
+const LABEL: Readonly<Record<RouterId, string>> = {
+  uwsgi: "uWSGI's HTTP router (--http-to ×3, --http-keepalive)",
+  switchyard: `Switchyard (CLI, --http-to ×3${Number(args.workers) > 1 ? `, --workers ${args.workers}` : ''})`,
+};
 const ROUTER_CPU = pinned ? 0 : undefined;
 const CLIENT_CPU = pinned ? 1 : undefined;
 if (pinned) pinSelf(1);
@@ -145,7 +150,7 @@ async function startRouter(id: RouterId, nodes: readonly number[]): Promise<[Chi
           [
             SWITCHYARD_CLI,
             '--workers',
-            '1',
+            String(workers),
             '--http',
             `127.0.0.1:${port}`,
             ...httpTo,
@@ -238,7 +243,7 @@ async function main(): Promise<void> {
   1 process each, uwsgi protocol; wrk \`-t1 -c64 -d${durationS}s\` keep-alive, \`Host: ${HOST}\`; ${rounds} interleaved rounds,
   a fresh router process per measurement after a ${warmupS} s warm-up; ratios within each round, then the median.
 - Background load before the run: ${(load * 100).toFixed(0)}% of all CPUs${load > 0.1 ? ' **(shared machine: absolute numbers are low and noisy; trust the within-round ratios more)**' : ''}.
-- Wall time: ${((Date.now() - started) / 1000).toFixed(0)} s. Command: \`npx tsx bench/uwsgi-router.ts\`.
+- Wall time: ${((Date.now() - started) / 1000).toFixed(0)} s. Command: \`npx tsx bench/uwsgi-router.ts${workers > 1 ? ` --workers ${workers}` : ''}${args.unpinned ? ' --unpinned' : ''}\`.
 
 ${table}
 `;
