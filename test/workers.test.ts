@@ -108,12 +108,13 @@ describe('switchyard --workers 2', () => {
     ];
     const parsed = parseCli(argv);
     if (parsed.kind !== 'run') throw new Error('unexpected help');
-    // Snapshots in chunks of 7 changes: a restarted worker gets the table in many messages.
+    // Snapshots in chunks of 7 changes: a restarted worker gets the table in many messages. A worker
+    // silent for 4 s (it reports every second) is stalled.
     app = new SwitchyardApp({
       config: parsed.config,
       logger: pino({ level: 'silent' }),
       workerArgv: argv,
-      workerSnapshotChunk: 7,
+      workerTuning: { snapshotChunk: 7, stallMs: 4000 },
     });
     await app.start();
     httpPort = app.httpAddresses()[0]!.port;
@@ -251,6 +252,29 @@ describe('switchyard --workers 2', () => {
     await converged(app, 2);
     for (let i = 0; i < 10; i++) assert.equal((await get(httpPort, 'app.test')).status, 200);
     assert.equal(await metric(adminPort, 'switchyard_worker_restarts_total'), 1);
+  });
+
+  test('kills and replaces a worker that stops answering, and the others keep serving', async () => {
+    const before = app.cluster!.stats();
+    const [frozen] = before.pids;
+    process.kill(frozen!, 'SIGSTOP');
+    try {
+      // Changes keep coming while it is frozen; the other worker serves them.
+      announce(subscriptionPort, 'subscribe', 'late.test', b.port);
+      await waitFor(
+        () => {
+          const s = app.cluster!.stats();
+          return s.stalls === before.stalls + 1 && s.listening === 2 && !s.pids.includes(frozen!) ? true : undefined;
+        },
+        15_000,
+        'the stalled worker replaced',
+      );
+    } finally {
+      if (alive(frozen!)) process.kill(frozen!, 'SIGKILL');
+    }
+    await converged(app, 2);
+    for (let i = 0; i < 6; i++) assert.equal((await get(httpPort, 'late.test')).text, 'B');
+    assert.equal(await metric(adminPort, 'switchyard_worker_stalls_total'), before.stalls + 1);
   });
 });
 

@@ -35,7 +35,9 @@ export type WorkerErrorCode =
   /** A worker exited or failed before it was listening. */
   | 'SY_WORKER_FAILED'
   /** A worker saw a gap in the primary's change sequence (it exits and is restarted with a snapshot). */
-  | 'SY_WORKER_DESYNC';
+  | 'SY_WORKER_DESYNC'
+  /** A worker stopped answering (or never listened) and was killed to be restarted (logged code). */
+  | 'SY_WORKER_STALLED';
 
 /** Cluster (`--workers`) errors. A worker's own startup error (SY_BIND_FAILED...) keeps its code. */
 export class WorkerError extends Error {

@@ -24,7 +24,7 @@ import { SubscriptionCertificates } from './sni-subscriptions.js';
 import { createSubscriptionSecurity } from './subscription-security-wiring.js';
 import { TableChangeLog } from './table-change-log.js';
 import { type CompatComponents, createCompatComponents } from './uwsgi-compat-wiring.js';
-import { WorkerCluster } from './worker-cluster.js';
+import { WorkerCluster, type WorkerClusterOptions } from './worker-cluster.js';
 
 export interface SwitchyardAppOptions {
   readonly config: SwitchyardConfig;
@@ -36,8 +36,8 @@ export interface SwitchyardAppOptions {
    * are started with. Without it the process serves HTTP itself whatever `workers` says (in-process use).
    */
   readonly workerArgv?: readonly string[];
-  /** Changes per snapshot message sent to a joining worker (default 10 000; tests use small chunks). */
-  readonly workerSnapshotChunk?: number;
+  /** Cluster timings and sizes (worker-cluster.ts defaults; tests use small values). */
+  readonly workerTuning?: Pick<WorkerClusterOptions, 'snapshotChunk' | 'stallMs' | 'startTimeoutMs'>;
 }
 
 export class SwitchyardApp {
@@ -81,7 +81,7 @@ export class SwitchyardApp {
           router: this.router,
           logger,
           shutdownGraceMs: config.shutdownTimeout * 1000,
-          ...(options.workerSnapshotChunk === undefined ? {} : { snapshotChunk: options.workerSnapshotChunk }),
+          ...options.workerTuning,
         })
       : undefined;
     this.registry = new SubscriptionRegistry({

@@ -46,7 +46,13 @@ export interface WorkerClusterOptions {
   readonly exec?: string;
   /** Changes per snapshot message. Default SNAPSHOT_CHUNK. */
   readonly snapshotChunk?: number;
-  /** Longest wait for every worker to listen at start, ms. Default 30_000. */
+  /**
+   * A listening worker not heard from (it reports every RUNTIME_REPORT_MS) for this long is stalled: it
+   * is killed and restarted, so that a hung process neither serves nor holds the primary's queue. ms,
+   * default 10_000.
+   */
+  readonly stallMs?: number;
+  /** Longest wait for every worker to listen at start (and for a restarted one), ms. Default 30_000. */
   readonly startTimeoutMs?: number;
 }
 
@@ -59,6 +65,8 @@ interface Member {
   phase: Phase;
   http: readonly Bound[];
   https: readonly Bound[];
+  /** Date.now() of the last message from the worker. */
+  lastHeard: number;
 }
 
 interface PendingDrain {
@@ -89,6 +97,8 @@ export class WorkerCluster {
   private requestId = 0;
   private nextWorkerId = 1;
   private restarts = 0;
+  private stalls = 0;
+  private watchdog: NodeJS.Timeout | undefined;
   private started = false;
   private closing: Promise<void> | undefined;
   private readonly restartTimers = new Set<NodeJS.Timeout>();
@@ -111,6 +121,8 @@ export class WorkerCluster {
       this.startWaiters = { resolve, reject };
     });
     for (let i = 0; i < this.options.count; i++) this.fork();
+    this.watchdog = setInterval(() => this.checkStalls(), Math.min(1000, (this.options.stallMs ?? 10_000) / 2));
+    this.watchdog.unref();
     const timeout = setTimeout(
       () => this.startFailed(new WorkerError('SY_WORKER_FAILED', 'workers did not all listen in time')),
       this.options.startTimeoutMs ?? 30_000,
@@ -194,9 +206,15 @@ export class WorkerCluster {
       },
       {
         name: 'switchyard_worker_restarts_total',
-        help: 'HTTP workers restarted after they died.',
+        help: 'HTTP workers restarted after they died (stalled ones included).',
         type: 'counter',
         values: [{ value: this.restarts }],
+      },
+      {
+        name: 'switchyard_worker_stalls_total',
+        help: 'HTTP workers killed because they stopped answering (SY_WORKER_STALLED).',
+        type: 'counter',
+        values: [{ value: this.stalls }],
       },
       this.lag.family(),
     ];
@@ -206,6 +224,7 @@ export class WorkerCluster {
     workers: number;
     listening: number;
     restarts: number;
+    stalls: number;
     seq: number;
     lag: ReturnType<LagRecorder['summary']>;
     pids: number[];
@@ -214,6 +233,7 @@ export class WorkerCluster {
       workers: this.options.count,
       listening: this.listeningCount(),
       restarts: this.restarts,
+      stalls: this.stalls,
       seq: this.seq,
       lag: this.lag.summary(),
       pids: [...this.members.values()].map((m) => m.worker.process.pid ?? 0),
@@ -281,7 +301,8 @@ export class WorkerCluster {
     const workerId = this.nextWorkerId++;
     cluster.setupPrimary({ exec: this.options.exec ?? DEFAULT_EXEC, args: [...this.options.argv] });
     const worker = cluster.fork({ SWITCHYARD_WORKER_ID: String(workerId) });
-    const m: Member = { id: workerId, worker, startedAt: Date.now(), phase: 'forked', http: [], https: [] };
+    const now = Date.now();
+    const m: Member = { id: workerId, worker, startedAt: now, phase: 'forked', http: [], https: [], lastHeard: now };
     this.members.set(workerId, m);
     worker.on('message', (message: unknown) => {
       if (isWorkerMessage(message)) this.receive(m, message);
@@ -291,6 +312,7 @@ export class WorkerCluster {
   }
 
   private receive(m: Member, message: WorkerMessage): void {
+    m.lastHeard = Date.now();
     switch (message.t) {
       case 'hello':
         if (m.phase !== 'forked') return;
@@ -386,7 +408,26 @@ export class WorkerCluster {
     });
   }
 
+  /** Kills workers that stopped answering (listening) or never got to listen; `exited` restarts them. */
+  private checkStalls(): void {
+    const now = Date.now();
+    const stallMs = this.options.stallMs ?? 10_000;
+    const startMs = this.options.startTimeoutMs ?? 30_000;
+    for (const m of this.members.values()) {
+      const stalled =
+        m.phase === 'listening' ? now - m.lastHeard > stallMs : m.phase !== 'stopping' && now - m.startedAt > startMs;
+      if (!stalled || m.worker.isDead()) continue;
+      this.stalls++;
+      this.logger.error(
+        { worker: m.id, pid: m.worker.process.pid, code: 'SY_WORKER_STALLED', silentMs: now - m.lastHeard },
+        'worker stalled: killing it',
+      );
+      m.worker.process.kill('SIGKILL');
+    }
+  }
+
   private async shutdown(): Promise<void> {
+    if (this.watchdog !== undefined) clearInterval(this.watchdog);
     for (const timer of this.restartTimers) clearTimeout(timer);
     this.restartTimers.clear();
     this.startFailed(new WorkerError('SY_WORKER_FAILED', 'closed while starting'));
