@@ -43,6 +43,7 @@ async function startBackend(name: string, status = 200): Promise<Backend> {
 }
 
 const udp = dgram.createSocket('udp4');
+udp.unref(); // shared by every test of this file; never keeps the process alive
 function announce(port: number, command: 'subscribe' | 'unsubscribe', key: string, node: number, weight = 1): void {
   const packet = encodeSubscription(command, [
     ['key', key],
@@ -124,7 +125,6 @@ describe('switchyard --workers 2', () => {
 
   after(async () => {
     await app.close();
-    udp.close();
     a.server.close();
     b.server.close();
   });
@@ -294,6 +294,35 @@ describe('switchyard --workers (process)', () => {
     await assert.rejects(app.start(), { code: 'SY_BIND_FAILED' });
     assert.equal(app.cluster!.stats().pids.length, 0, 'no worker is left running');
     busy.close();
+  });
+
+  test('close() lets the workers finish the requests they are serving', async () => {
+    const slow = await startBackend('S');
+    const argv = ['--http', '127.0.0.1:0', '--subscription-server', '127.0.0.1:0', '--admin', '127.0.0.1:0'];
+    const all = [...argv, '--workers', '2', '--log-level', 'silent'];
+    const parsed = parseCli(all);
+    if (parsed.kind !== 'run') throw new Error('unexpected help');
+    const app = new SwitchyardApp({ config: parsed.config, logger: pino({ level: 'silent' }), workerArgv: all });
+    await app.start();
+    try {
+      announce(app.subscriptions.addresses()[0]!.port, 'subscribe', 'slow.test', slow.port);
+      await converged(app, 2);
+      const pending = get(app.httpAddresses()[0]!.port, 'slow.test', '/slow');
+      await waitFor(() => (slow.slowStarted > 0 ? true : undefined), 5000, 'the request at the node');
+      let closed = false;
+      const closing = app.close().then(() => {
+        closed = true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(closed, false, 'close() waits for the request in flight');
+      slow.release();
+      assert.equal((await pending).text, 'S slow');
+      await closing;
+      assert.equal(app.cluster!.stats().pids.length, 0);
+    } finally {
+      await app.close();
+      slow.server.close();
+    }
   });
 
   test('the workers leave with the primary, even when it is killed', async () => {
