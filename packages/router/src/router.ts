@@ -31,6 +31,7 @@ import { NodeRuntime } from './node-runtime.js';
 import { ProxyExchange } from './proxy-exchange.js';
 import { RequestBodyWatch } from './request-body-watch.js';
 import { type GuardedRequest, guardRequest } from './request-guard.js';
+import type { RequestRecord } from './request-record.js';
 import { RouterOperations } from './router-operations.js';
 import type { RouterOptions, RouterStats } from './router-options.js';
 import { TunnelRegistry } from './tunnel-registry.js';
@@ -456,7 +457,9 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment, Listener
     this.counters.requests++;
     this.active++;
     if (this.closing !== undefined) {
+      const startedAt = performance.now();
       this.rejectUpgrade(req, socket, new RouterError('SY_SHUTTING_DOWN', 'the router is shutting down'), undefined);
+      this.ops.finishLocal(req, undefined, req.url ?? '', 503, 0, 'SY_SHUTTING_DOWN', startedAt, undefined);
       this.requestDone();
       return;
     }
@@ -484,8 +487,13 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment, Listener
     this.errorResponder.rejectUpgrade(req, socket, error, hostKey);
   }
 
-  upgradeEnded(_error: RouterError | undefined): void {
+  upgradeEnded(error: RouterError | undefined, record: RequestRecord): void {
+    this.ops.finish(record, error === undefined ? 'OK' : error.code);
     this.requestDone();
+  }
+
+  hostRecordOf(key: string): HostRecord {
+    return this.ops.policies.record(key);
   }
 
   /** True while shutting down: responses carry `Connection: close`. */

@@ -22,10 +22,12 @@ import type net from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { VarsTooLargeError } from '@switchyard/protocol';
 import type { BalancerContext } from './balancer.js';
-import { RouterError, type UpstreamError } from './errors.js';
+import { RouterError, statusForError, type UpstreamError } from './errors.js';
 import type { ExchangeEnvironment } from './exchange-environment.js';
 import { forwardRequestHeaders, forwardResponseHeaders, headerValue } from './header-policy.js';
+import type { HostRecord } from './host-policy.js';
 import type { GuardedRequest } from './request-guard.js';
+import { clientAddressOf, LocalRecord, type RequestRecord } from './request-record.js';
 import type { ResponseHead } from './response-parser.js';
 import type { TunnelRegistry } from './tunnel-registry.js';
 import { admitUpgrade, headerLines } from './upgrade-request.js';
@@ -52,15 +54,31 @@ export interface UpgradeEnvironment extends ExchangeEnvironment {
   admitTls(req: IncomingMessage, hostname: string): RouterError | undefined;
   /** Logs and counts `error`, writes it as a coded response on the raw socket and closes it. */
   rejectUpgrade(req: IncomingMessage, socket: net.Socket, error: RouterError, hostKey: string | undefined): void;
-  /** The upgrade exchange is over (its tunnel, if any, has closed). */
-  upgradeEnded(error: RouterError | undefined): void;
+  /**
+   * The upgrade is over (its tunnel, if any, has closed): `record` is what the access log and the
+   * request metrics count (status 101 for a tunnel, its lifetime as the duration, its bytes).
+   */
+  upgradeEnded(error: RouterError | undefined, record: RequestRecord): void;
+  /** The traffic record of host `key` (a host in the table). */
+  hostRecordOf(key: string): HostRecord;
 }
 
 /** Handles one 'upgrade' event end to end. */
 export function startUpgrade(env: UpgradeEnvironment, req: IncomingMessage, socket: net.Socket, head: Buffer): void {
-  const reject = (error: RouterError, hostKey: string | undefined): void => {
+  const startedAt = performance.now();
+  const reject = (error: RouterError, hostKey: string | undefined, inTable = false): void => {
     env.rejectUpgrade(req, socket, error, hostKey);
-    env.upgradeEnded(error);
+    const record = new LocalRecord(
+      startedAt,
+      req.method ?? '',
+      req.url ?? '',
+      hostKey,
+      clientAddressOf(socket.remoteAddress),
+      statusForError(error),
+      0,
+      inTable && hostKey !== undefined ? env.hostRecordOf(hostKey) : undefined,
+    );
+    env.upgradeEnded(error, record);
   };
   const guarded = admitUpgrade(req, env.guard(req));
   if (guarded instanceof RouterError) {
@@ -71,7 +89,7 @@ export function startUpgrade(env: UpgradeEnvironment, req: IncomingMessage, sock
   const found = env.table.lookup(host?.host, host?.port === undefined ? undefined : host.key, guarded.target);
   const closed = env.hostRefusal(found?.entry.key, host?.key, host?.host);
   if (closed !== undefined) {
-    reject(closed, found?.entry.key ?? host?.key);
+    reject(closed, found?.entry.key ?? host?.key, found !== undefined);
     return;
   }
   if (found === undefined) {
@@ -84,22 +102,24 @@ export function startUpgrade(env: UpgradeEnvironment, req: IncomingMessage, sock
   }
   const refused = host === undefined ? undefined : env.admitTls(req, host.host);
   if (refused !== undefined) {
-    reject(refused, found.entry.key);
+    reject(refused, found.entry.key, true);
     return;
   }
-  const remote = socket.remoteAddress ?? '';
   new UpgradeExchange(env, {
+    startedAt,
     req,
     socket,
     head: head.length === 0 ? head : Buffer.from(head),
     entry: found.entry,
     target: guarded.target,
     host: guarded.rawHost,
-    clientAddress: remote.startsWith('::ffff:') ? remote.slice(7) : remote,
+    clientAddress: clientAddressOf(socket.remoteAddress),
   }).start();
 }
 
 interface UpgradeRequest {
+  /** performance.now() when the upgrade request arrived. */
+  readonly startedAt: number;
   readonly req: IncomingMessage;
   readonly socket: net.Socket;
   /** Client bytes received after the request head. */
@@ -110,7 +130,17 @@ interface UpgradeRequest {
   readonly clientAddress: string;
 }
 
-export class UpgradeExchange implements UpstreamSink, BalancerContext {
+export class UpgradeExchange implements UpstreamSink, BalancerContext, RequestRecord {
+  readonly startedAt: number;
+  readonly method: string;
+  readonly hostRecord: HostRecord;
+  /** The status the client got: 101, a relayed refusal, an error's; 499 when it left first. */
+  status = 499;
+  /** Bytes from the client (after the head) and to it (after the head), tunnel or relayed body. */
+  bytesIn = 0;
+  bytesOut = 0;
+  /** The node of the last attempt. */
+  nodeAddress: string | undefined;
   private readonly env: UpgradeEnvironment;
   private readonly req: IncomingMessage;
   private readonly socket: net.Socket;
@@ -122,7 +152,7 @@ export class UpgradeExchange implements UpstreamSink, BalancerContext {
   readonly clientAddress: string;
   private candidates: readonly VhostNode[] = [];
   private index = 0;
-  private attempts = 0;
+  attempts = 0;
   private node: VhostNode | undefined;
   /** env.now() when the current attempt was dispatched (response-head latency). */
   private attemptStartedAt = 0;
@@ -144,6 +174,18 @@ export class UpgradeExchange implements UpstreamSink, BalancerContext {
     this.host = request.host;
     this.clientAddress = request.clientAddress;
     this.tls = (request.socket as TLSSocket).encrypted === true;
+    this.startedAt = request.startedAt;
+    this.method = request.req.method ?? 'GET';
+    this.hostRecord = this.env.hostRecordOf(request.entry.key);
+    this.bytesIn = request.head.length;
+  }
+
+  get path(): string {
+    return this.target;
+  }
+
+  get hostKey(): string {
+    return this.entry.key;
   }
 
   start(): void {
@@ -161,6 +203,7 @@ export class UpgradeExchange implements UpstreamSink, BalancerContext {
   private dispatch(): void {
     const node = this.candidates[this.index]!;
     this.node = node;
+    this.nodeAddress = node.address;
     this.attempts++;
     this.env.runtime.begin(this.entry.key, node.address);
     this.attemptStartedAt = this.env.now();
@@ -235,6 +278,7 @@ export class UpgradeExchange implements UpstreamSink, BalancerContext {
         return;
       }
       this.responseStarted = true;
+      this.status = 101;
       this.socket.write(
         `HTTP/1.1 101 ${head.reason}\r\n${headerLines(headers)}Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n`,
         'latin1',
@@ -243,6 +287,7 @@ export class UpgradeExchange implements UpstreamSink, BalancerContext {
     }
     // Not switching: relay the answer as a plain response and close (the socket has left Node's parser).
     this.responseStarted = true;
+    this.status = head.statusCode;
     this.socket.write(
       `HTTP/1.1 ${head.statusCode} ${head.reason}\r\n${headerLines(headers)}Connection: close\r\n\r\n`,
       'latin1',
@@ -251,6 +296,7 @@ export class UpgradeExchange implements UpstreamSink, BalancerContext {
 
   onUpstreamBody(chunk: Buffer): void {
     if (this.done) return;
+    this.bytesOut += chunk.length;
     if (!this.socket.write(chunk)) this.connection?.pause();
   }
 
@@ -262,7 +308,7 @@ export class UpgradeExchange implements UpstreamSink, BalancerContext {
     connection.destroy();
     this.socket.end();
     this.endAttempt();
-    this.env.upgradeEnded(undefined);
+    this.env.upgradeEnded(undefined, this);
   }
 
   onUpstreamUpgrade(upstream: net.Socket, rest: Buffer): void {
@@ -307,7 +353,7 @@ export class UpgradeExchange implements UpstreamSink, BalancerContext {
     if (this.responseStarted) {
       this.done = true;
       this.socket.destroy();
-      this.env.upgradeEnded(error);
+      this.env.upgradeEnded(error, this);
       return;
     }
     this.fail(error);
@@ -318,8 +364,10 @@ export class UpgradeExchange implements UpstreamSink, BalancerContext {
   private tunnelClosed(tunnel: WebSocketTunnel): void {
     this.env.tunnels.remove(tunnel);
     this.done = true;
+    this.bytesIn += tunnel.bytesUp;
+    this.bytesOut += tunnel.bytesDown;
     this.endAttempt();
-    this.env.upgradeEnded(undefined);
+    this.env.upgradeEnded(undefined, this);
   }
 
   private endAttempt(): void {
@@ -340,7 +388,7 @@ export class UpgradeExchange implements UpstreamSink, BalancerContext {
     if (this.done || this.tunnel !== undefined) return;
     this.done = true;
     this.abortUpstream();
-    this.env.upgradeEnded(new RouterError('SY_BAD_REQUEST', 'client closed the connection'));
+    this.env.upgradeEnded(new RouterError('SY_CLIENT_CLOSED', 'client closed the connection'), this);
   }
 
   private fail(error: RouterError): void {
@@ -349,6 +397,7 @@ export class UpgradeExchange implements UpstreamSink, BalancerContext {
     this.abortUpstream();
     this.socket.off('close', this.onClientClose);
     this.env.rejectUpgrade(this.req, this.socket, error, this.entry.key);
-    this.env.upgradeEnded(error);
+    this.status = statusForError(error);
+    this.env.upgradeEnded(error, this);
   }
 }

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
+import { AccessLog } from '../src/index.js';
 import { httpNode, rawRequest, refusedPort, startRouter } from './helpers.js';
 
 /** A `ws` echo server tagging each reply with its name. */
@@ -87,6 +91,48 @@ describe('WebSocket upgrades', () => {
     await waitUntil(() => r.tunnels.stats().open === 0);
     assert.equal(r.runtime.inFlightFor('app.test', a.address), 0);
     assert.equal(r.stats().inFlight, 0);
+  });
+
+  test('logs each upgrade as one access-log line: a tunnel as 101 with its node, bytes and lifetime', async () => {
+    const a = await node('a');
+    const { router: r, port } = await router();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sy-ws-access-'));
+    const file = path.join(dir, 'access.log');
+    const log = new AccessLog({ destination: file });
+    await log.start();
+    r.ops.accessLog = log;
+    try {
+      r.upsertNode(httpNode('app.test', a.address));
+      const before = r.ops.metrics.total;
+      const ws = await connect(port);
+      ws.send('hello');
+      assert.equal(await nextMessage(ws), 'a:hello');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      ws.close(1000);
+      await closed(ws);
+      await waitUntil(() => r.tunnels.stats().open === 0);
+      await assert.rejects(connect(port, 'nope.test'));
+      await waitUntil(() => r.ops.metrics.total === before + 2);
+      await log.close();
+      const [tunnel, missing] = readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      assert.equal(tunnel.status, 101);
+      assert.equal(tunnel.code, 'OK');
+      assert.equal(tunnel.host, 'app.test');
+      assert.equal(tunnel.path, '/chat');
+      assert.equal(tunnel.node, a.address);
+      assert.equal(tunnel.attempts, 1);
+      assert.ok(tunnel.in >= 11 && tunnel.out >= 7, `frames both ways (in ${tunnel.in}, out ${tunnel.out})`);
+      assert.ok(tunnel.ms >= 50, 'the duration is the tunnel lifetime');
+      assert.equal(missing.status, 404);
+      assert.equal(missing.code, 'SY_NO_VHOST');
+    } finally {
+      r.ops.accessLog = undefined;
+      await log.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('relays a refused handshake as a normal response and closes the connection', async () => {
