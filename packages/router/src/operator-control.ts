@@ -32,6 +32,8 @@ export interface OperatorHost {
   /** Sets a node's effective state as given (no override logic). */
   applyNodeState(key: string, address: string, state: NodeState): void;
   removeNode(key: string, address: string, source?: NodeSource): void;
+  /** Adds or replaces a node as a source does (balancer bookkeeping: slow start for a newcomer). */
+  upsertNode(node: VhostNode): void;
   onNodeDrained(listener: (key: string, address: string) => void): () => void;
 }
 
@@ -182,7 +184,8 @@ export class OperatorControl {
       state: 'active',
     };
     this.overrides.delete(id(key, parsed.address));
-    this.host.table.upsert(node);
+    // As a subscription would: a node joining a host that already serves ramps up under slow start.
+    this.host.upsertNode(node);
     if (spec.ttlSeconds !== undefined) {
       this.expiries.set(id(key, parsed.address), {
         key,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { SlowStart } from '../src/index.js';
+import { Router, SlowStart } from '../src/index.js';
 import { context, FakeClock, HOST, node, rig, simulate } from './balancing-fixtures.js';
 
 const A = '10.0.0.1:80';
@@ -16,6 +16,14 @@ describe('slow start (joining → active)', () => {
     assert.deepEqual(factors, [0.1, 0.28, 0.46, 0.64, 0.82, 1, 1]);
     assert.equal(ramp.factor(HOST, A, clock.time), 1, 'a node that is not joining keeps its weight');
     assert.equal(ramp.ramping(HOST), false, 'the record is dropped once the ramp is over');
+  });
+
+  test('ramps a node the operator adds to a serving host, as it ramps a subscribed one', () => {
+    const router = new Router({ http: [], balancing: { slowStartMs: 10_000 } });
+    router.ops.operator.addNode('admin.test', { address: '127.0.0.1:3001', protocol: 'http', weight: 1 });
+    router.ops.operator.addNode('admin.test', { address: '127.0.0.1:3002', protocol: 'http', weight: 1 });
+    assert.equal(router.lifecycleState('admin.test', '127.0.0.1:3001'), 'active', 'the first node does not ramp');
+    assert.equal(router.lifecycleState('admin.test', '127.0.0.1:3002'), 'joining');
   });
 
   test('is off with a window of 0 (the default)', () => {
