@@ -14,24 +14,18 @@
  * noisier. Reports µs of router CPU (utime+stime of its process tree, from /proc) per request for each
  * round and the median per build, plus the B/A ratio.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Child, canPin, cpuSeconds, installCleanup, killAll, pinSelf, start } from './lib/children.js';
 import { hasCommand, machineInfo } from './lib/machine.js';
 import { freePort, waitFor2xx } from './lib/probe.js';
+import { startUwsgiNodes } from './lib/uwsgi-nodes.js';
 import { runWrk } from './lib/wrk.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const HOST = 'bench.test';
-const APP = `BIG = b'x' * 16384
-def application(env, start_response):
-    body = BIG if env['PATH_INFO'] == '/16k' else b'ok\\n'
-    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', str(len(body)))])
-    return [body]
-`;
 
 const { values: args } = parseArgs({
   options: {
@@ -82,53 +76,6 @@ const CLIENT_CPU = pinned ? 1 : undefined;
 if (pinned) pinSelf(1);
 const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-uwsgi-ab-'));
 const log = (line: string) => process.stderr.write(`${line}\n`);
-
-async function startNodes(): Promise<number[]> {
-  writeFileSync(join(dir, 'app.py'), APP);
-  const ports = [await freePort(), await freePort(), await freePort()];
-  ports.forEach((port, i) => {
-    start(
-      `node${i}`,
-      'uwsgi',
-      [
-        '--plugin',
-        'python3',
-        '--socket',
-        `127.0.0.1:${port}`,
-        '--wsgi-file',
-        join(dir, 'app.py'),
-        '--master',
-        '--processes',
-        '1',
-        '--listen',
-        '128',
-        '--disable-logging',
-        '--logto',
-        join(dir, `node${i}.log`),
-      ],
-      { cpu: CLIENT_CPU },
-    );
-  });
-  for (const port of ports) await waitForNode(port);
-  return ports;
-}
-
-async function waitForNode(port: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const ok = await new Promise<boolean>((done) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        done(true);
-      });
-      socket.once('error', () => done(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`uWSGI node on ${port} did not start`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function startRouter(
   build: keyof typeof builds,
@@ -239,7 +186,7 @@ const median = (xs: readonly number[]) => {
 };
 
 try {
-  const nodes = await startNodes();
+  const nodes = await startUwsgiNodes(dir, CLIENT_CPU);
   const results = { A: [] as number[], B: [] as number[] };
   for (let round = 0; round < rounds; round++) {
     if (!args.sequential) {

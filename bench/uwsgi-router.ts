@@ -13,32 +13,24 @@
  * Writes bench/results/YYYY-MM-DD-<hostname>-uwsgi-router.md unless --no-write.
  */
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Child, canPin, cpuSeconds, installCleanup, killAll, pinSelf, start } from './lib/children.js';
 import { backgroundLoad, hasCommand, machineInfo } from './lib/machine.js';
 import { freePort, waitFor2xx } from './lib/probe.js';
+import { BIG_BODY, startUwsgiNodes } from './lib/uwsgi-nodes.js';
 import { runWrk, type WrkResult, wrkVersion } from './lib/wrk.js';
 import { SWITCHYARD_CLI } from './subscription-latency.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const HOST = 'bench.test';
 const WATCHDOG_MS = 120_000;
-const BIG = 16 * 1024;
-
-const APP = `BIG = b'x' * ${BIG}
-def application(env, start_response):
-    body = BIG if env['PATH_INFO'] == '/16k' else b'ok\\n'
-    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', str(len(body)))])
-    return [body]
-`;
 
 type RouterId = 'uwsgi' | 'switchyard';
 const PAYLOADS = [
   { id: 'tiny', label: 'tiny (3 B)', path: '/', size: 3 },
-  { id: '16k', label: '16 KiB', path: '/16k', size: BIG },
+  { id: '16k', label: '16 KiB', path: '/16k', size: BIG_BODY },
 ] as const;
 
 interface Sample {
@@ -93,35 +85,6 @@ const CLIENT_CPU = pinned ? 1 : undefined;
 if (pinned) pinSelf(1);
 const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-uwsgi-'));
 const log = (line: string) => process.stderr.write(`${line}\n`);
-
-async function startNodes(): Promise<number[]> {
-  writeFileSync(join(dir, 'app.py'), APP);
-  const ports = [await freePort(), await freePort(), await freePort()];
-  ports.forEach((port, i) => {
-    start(
-      `node${i}`,
-      'uwsgi',
-      [
-        '--plugin',
-        'python3',
-        '--socket',
-        `127.0.0.1:${port}`,
-        '--wsgi-file',
-        join(dir, 'app.py'),
-        '--master',
-        '--processes',
-        '1',
-        '--listen',
-        '128',
-        '--disable-logging',
-        '--logto',
-        join(dir, `node${i}.log`),
-      ],
-      { cpu: CLIENT_CPU },
-    );
-  });
-  return ports;
-}
 
 async function startRouter(id: RouterId, nodes: readonly number[]): Promise<[Child, number]> {
   const port = await freePort();
@@ -194,8 +157,7 @@ const fmtMs = (n: number) => `${n < 10 ? n.toFixed(2) : n.toFixed(1)} ms`;
 async function main(): Promise<void> {
   const started = Date.now();
   const load = await backgroundLoad(machine.cpus);
-  const nodes = await startNodes();
-  for (const p of nodes) await waitForNode(p);
+  const nodes = await startUwsgiNodes(dir, CLIENT_CPU);
   const samples = new Map<string, Sample[]>();
   const routers: RouterId[] = ['switchyard', 'uwsgi'];
   for (let round = 0; round < rounds; round++) {
@@ -254,24 +216,6 @@ ${table}
     writeFileSync(`${file}.tmp`, report);
     renameSync(`${file}.tmp`, file);
     log(`bench: wrote ${file.replace(`${ROOT}/`, '')}`);
-  }
-}
-
-/** A uwsgi node speaks the uwsgi protocol, not HTTP: wait until its port accepts connections. */
-async function waitForNode(port: number): Promise<void> {
-  const accepts = () =>
-    new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-  const deadline = Date.now() + 10_000;
-  while (!(await accepts())) {
-    if (Date.now() > deadline) throw new Error(`uWSGI node on ${port} did not start`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
