@@ -44,7 +44,7 @@ export interface WorkerClusterOptions {
   readonly shutdownGraceMs: number;
   /** Worker entry script. Default: this package's dist/worker-main.js. */
   readonly exec?: string;
-  /** Changes per snapshot message. Default SNAPSHOT_CHUNK. */
+  /** Most changes per message (snapshot chunks and change batches). Default SNAPSHOT_CHUNK. */
   readonly snapshotChunk?: number;
   /**
    * A listening worker not heard from (it reports every RUNTIME_REPORT_MS) for this long is stalled: it
@@ -250,12 +250,18 @@ export class WorkerCluster {
     }
     this.batch.push(change);
     this.trackDrain(change, seq);
+    // A burst (a fleet announcing at once) goes out in bounded messages, not one huge one per turn.
+    if (this.batch.length >= (this.options.snapshotChunk ?? SNAPSHOT_CHUNK)) {
+      this.flush();
+      return;
+    }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
     }
   }
 
+  /** Sends the batch (if any) to every synced worker; the scheduled flush then finds it empty. */
   private flush(): void {
     this.flushScheduled = false;
     if (this.batch.length === 0) return;

@@ -69,7 +69,7 @@ export interface RuntimeReport {
   readonly websockets: TunnelStats;
 }
 
-/** Changes per snapshot message: a million-host table goes in pieces, not in one 200 MB JSON string. */
+/** Most changes per message (snapshot chunk or batch): a million-host table goes in pieces, not as one 200 MB JSON string. */
 export const SNAPSHOT_CHUNK = 10_000;
 
 /**
