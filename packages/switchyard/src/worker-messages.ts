@@ -69,7 +69,10 @@ export interface RuntimeReport {
   readonly websockets: TunnelStats;
 }
 
-/** Most changes per message (snapshot chunk or batch): a million-host table goes in pieces, not as one 200 MB JSON string. */
+/**
+ * Most changes per message (snapshot chunk or change batch): a million-host table goes in pieces, not as
+ * one 200 MB JSON string.
+ */
 export const SNAPSHOT_CHUNK = 10_000;
 
 /**
