@@ -4,7 +4,7 @@
  * tunnels stay up, HTTPS listeners with CLI certificates, and certificates carried by signed subscriptions.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,10 +13,10 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import tls from 'node:tls';
 import { type AgentHandle, announce } from '@switchyard/agent';
 import { type ClientOptions, WebSocket, WebSocketServer } from 'ws';
 import { freePort, SKIP_UWSGI, startApp, waitFor } from './support.js';
+import { makeCert, servedSubject } from './tls-support.js';
 
 const WS_APP = `import uwsgi
 
@@ -33,33 +33,6 @@ def application(env, start_response):
     return [b'plain']
 `;
 
-function makeCert(dir: string, name: string): { cert: string; key: string } {
-  const cert = path.join(dir, `${name}.crt`);
-  const key = path.join(dir, `${name}.key`);
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-subj',
-      `/CN=${name}`,
-      '-days',
-      '2',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ],
-    { stdio: 'ignore' },
-  );
-  return { cert, key };
-}
-
 function connect(url: string, host: string, extra: Record<string, unknown> = {}): Promise<WebSocket> {
   const ws = new WebSocket(url, { headers: { host }, ...extra } as ClientOptions);
   return new Promise((resolve, reject) => {
@@ -74,14 +47,6 @@ function echo(ws: WebSocket, text: string): Promise<string> {
     ws.once('close', (code) => reject(new Error(`closed with ${code}`)));
     ws.send(text);
   });
-}
-
-async function servedSubject(port: number, servername: string): Promise<string | undefined> {
-  const socket = tls.connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false });
-  await once(socket, 'secureConnect');
-  const cn = String(socket.getPeerCertificate().subject.CN);
-  socket.destroy();
-  return cn;
 }
 
 /** A `ws` node that tags replies with its name, announced over UDP by the agent library. */

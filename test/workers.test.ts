@@ -1,14 +1,21 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import dgram from 'node:dgram';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { announce as announceNode } from '@switchyard/agent';
 import { encodeSubscription } from '@switchyard/protocol';
 import { pino } from 'pino';
 import { parseCli, SwitchyardApp } from 'switchyard';
 import { CLI, get, ROOT, waitFor } from './support.js';
+import { makeCert, servedSubject } from './tls-support.js';
 
 interface Backend {
   readonly port: number;
@@ -71,6 +78,21 @@ async function converged(app: SwitchyardApp, workers: number): Promise<void> {
     10_000,
     'worker tables equal to the primary',
   );
+}
+
+function httpsGet(port: number, host: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(
+      { host: '127.0.0.1', port, servername: host, headers: { host }, rejectUnauthorized: false, agent: false },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
+    req.on('error', reject);
+  });
 }
 
 function alive(pid: number): boolean {
@@ -322,6 +344,69 @@ describe('switchyard --workers (process)', () => {
     } finally {
       await app.close();
       slow.server.close();
+    }
+  });
+
+  test('every worker serves HTTPS with the certificates of signed subscriptions', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sy-workers-tls-'));
+    const backend = await startBackend('tls-ok');
+    const def = makeCert(dir, 'fallback.test');
+    const sub = makeCert(dir, 'signed.test');
+    const keys = generateKeyPairSync('ed25519');
+    const pub = path.join(dir, 'tenant.pub');
+    writeFileSync(pub, keys.publicKey.export({ type: 'spki', format: 'pem' }));
+    const argv = [
+      '--http',
+      '127.0.0.1:0',
+      '--https',
+      '127.0.0.1:0',
+      '--https-cert-default',
+      `${def.cert},${def.key}`,
+      '--subscription-key',
+      `*.test=ed25519:${pub}`,
+      '--subscription-server',
+      '127.0.0.1:0',
+      '--admin',
+      '127.0.0.1:0',
+      '--workers',
+      '2',
+      '--log-level',
+      'silent',
+    ];
+    const parsed = parseCli(argv);
+    if (parsed.kind !== 'run') throw new Error('unexpected help');
+    const app = new SwitchyardApp({ config: parsed.config, logger: pino({ level: 'silent' }), workerArgv: argv });
+    await app.start();
+    const agent = announceNode({
+      server: `127.0.0.1:${app.subscriptions.addresses()[0]!.port}`,
+      key: 'signed.test',
+      address: `127.0.0.1:${backend.port}`,
+      proto: 'http',
+      intervalMs: 60_000,
+      extra: { sni_crt: sub.cert, sni_key: sub.key },
+      signing: { kid: 'tenant', algorithm: 'ed25519', key: keys.privateKey },
+    });
+    try {
+      const httpsPort = app.httpsAddresses()[0]!.port;
+      await converged(app, 2);
+      // New connections go to the workers in turn: eight in a row served the subscription's certificate.
+      await waitFor(
+        async () => {
+          for (let i = 0; i < 8; i++)
+            if ((await servedSubject(httpsPort, 'signed.test')) !== 'signed.test') return undefined;
+          return true;
+        },
+        10_000,
+        'the subscription certificate in every worker',
+      );
+      assert.equal(await servedSubject(httpsPort, 'other.test'), 'fallback.test');
+      const reply = await httpsGet(httpsPort, 'signed.test');
+      assert.equal(`${reply.status} ${reply.text}`, '200 tls-ok');
+    } finally {
+      await agent.close();
+      await app.close();
+      backend.server.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
