@@ -22,7 +22,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
-import type { MetricFamily, Router, TableChange } from '@switchyard/router';
+import type { MetricFamily, NodeState, Router, TableChange } from '@switchyard/router';
 import { TableFeed, tableDigest } from '@switchyard/router';
 import type { Logger } from 'pino';
 import { WorkerError } from './errors.js';
@@ -275,15 +275,24 @@ export class WorkerCluster {
     for (const m of this.members.values()) if (m.phase === 'synced' || m.phase === 'listening') this.send(m, message);
   }
 
+  /** A node turning draining starts a drain that waits for every serving worker; any other news ends it. */
   private trackDrain(change: TableChange, seq: number): void {
-    if (change.op === 'remove') {
-      this.drains.delete(id(change.key, change.address));
-      return;
+    let key: string;
+    let address: string;
+    let state: NodeState;
+    switch (change.op) {
+      case 'node':
+        ({ key, address, state } = change.node);
+        break;
+      case 'state':
+        ({ key, address, state } = change);
+        break;
+      case 'remove':
+        this.drains.delete(id(change.key, change.address));
+        return;
+      default:
+        return;
     }
-    const key = change.op === 'node' ? change.node.key : change.op === 'state' ? change.key : undefined;
-    if (key === undefined) return;
-    const address = change.op === 'node' ? change.node.address : (change as { address: string }).address;
-    const state = change.op === 'node' ? change.node.state : (change as { state: string }).state;
     const nodeId = id(key, address);
     if (state !== 'draining') {
       this.drains.delete(nodeId);
