@@ -132,7 +132,7 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
     type: 'string',
     value: 'N',
     help: 'HTTP worker processes sharing one table; 1 serves HTTP in this process (alias --http-processes)',
-    defaultText: 'the number of CPUs',
+    defaultText: 'the number of CPUs, at most 8',
   },
   'log-level': {
     type: 'string',
@@ -172,6 +172,9 @@ function seconds(option: string) {
     .refine((n) => n > 0 && n <= 86_400, `${option} must be between 0 and 86400 seconds`);
 }
 
+/** Default `--workers` on a machine with more CPUs than this. */
+const DEFAULT_MAX_WORKERS = 8;
+
 function count(option: string, max: number) {
   return z
     .string()
@@ -192,7 +195,8 @@ const schema = z.strictObject({
   'max-nodes-per-host': count('--max-nodes-per-host', 10_000).default(64),
   'max-hosts': count('--max-hosts', 100_000_000).default(1_000_000),
   'shutdown-timeout': seconds('--shutdown-timeout').default(10),
-  workers: count('--workers', 64).default(Math.min(64, availableParallelism())),
+  // One per CPU, at most DEFAULT_MAX_WORKERS: every worker holds a copy of the table (≈ 0.5 KB per host).
+  workers: count('--workers', 64).default(Math.min(DEFAULT_MAX_WORKERS, availableParallelism())),
   'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ...COMPAT_SCHEMA,
   ...SECURITY_SCHEMA,
