@@ -95,6 +95,18 @@ function httpsGet(port: number, host: string): Promise<{ status: number; text: s
   });
 }
 
+/** One JSON document from uWSGI-style stats server on `port` (it writes and closes). */
+function statsDocument(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (text += chunk));
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+  });
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -124,6 +136,8 @@ describe('switchyard --workers 2', () => {
       '127.0.0.1:0',
       '--http-to',
       `http://127.0.0.1:${a.port}`,
+      '--http-stats',
+      '127.0.0.1:0',
       '--workers',
       '2',
       '--log-level',
@@ -187,6 +201,17 @@ describe('switchyard --workers 2', () => {
       },
       5000,
       'per-node request counts summed over the workers in the admin API',
+    );
+    // uWSGI's stats document too: the workers' listener, and the nodes' requests summed.
+    const stats = JSON.parse(await statsDocument(app.compat.stats!.address()!.port)) as {
+      http: string[];
+      subscriptions: { key: string; nodes: { requests: number }[] }[];
+    };
+    assert.ok(stats.http.includes(`127.0.0.1:${httpPort}`), `stats lists the HTTP listener: ${stats.http.join(' ')}`);
+    const pool = stats.subscriptions.find((p) => p.key === 'app.test');
+    assert.equal(
+      pool?.nodes.reduce((n, node) => n + node.requests, 0),
+      20,
     );
     assert.equal(await metric(adminPort, 'switchyard_workers'), 2);
     assert.equal(await metric(adminPort, 'switchyard_hosts'), 1, 'table gauges are not summed');

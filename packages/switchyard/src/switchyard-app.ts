@@ -148,6 +148,7 @@ export class SwitchyardApp {
     }
     this.compat = createCompatComponents(config, {
       router: this.router,
+      httpAddresses: () => this.httpAddresses(),
       registry: this.registry,
       subscriptions: this.subscriptions,
       logger,

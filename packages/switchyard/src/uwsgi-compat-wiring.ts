@@ -43,6 +43,8 @@ export function createCompatComponents(
     readonly subscriptions: SubscriptionServer;
     readonly logger: Logger;
     readonly clock: () => number;
+    /** Where HTTP is served (the workers' shared listeners with `--workers`). */
+    readonly httpAddresses?: () => readonly { address: string; port: number }[];
     readonly spawnOptions?: Partial<WorkerSpawnerOptions>;
   },
 ): CompatComponents {
@@ -56,6 +58,7 @@ export function createCompatComponents(
           router,
           registry,
           subscriptionAddresses: () => subscriptions.addresses().map((a) => formatAddress(a.address, a.port)),
+          ...(parts.httpAddresses === undefined ? {} : { httpAddresses: parts.httpAddresses }),
           version: `switchyard-${packageVersion()}`,
           logger,
         });

@@ -32,6 +32,8 @@ export interface UwsgiStatsServerOptions {
   readonly listen: string;
   readonly router: Router;
   readonly registry: SubscriptionRegistry;
+  /** Where HTTP is served (the workers' shared listeners with `--workers`). Default: the router's. */
+  readonly httpAddresses?: () => readonly { address: string; port: number }[];
   /** Subscription-server addresses, `host:port` (listed in `http` after the router's). */
   readonly subscriptionAddresses: () => readonly string[];
   readonly version: string;
@@ -164,7 +166,7 @@ export class UwsgiStatsServer {
   /** The stats document as uWSGI's router would write it now. */
   snapshot(): UwsgiStatsDocument {
     const { router, registry } = this.options;
-    const listen = router.addresses().map((a) => formatAddress(a.address, a.port));
+    const listen = (this.options.httpAddresses?.() ?? router.addresses()).map((a) => formatAddress(a.address, a.port));
     const statics = router.table.get(STATIC_KEY);
     // Key order as uWSGI writes it: static_nodes (when any) between http and subscriptions.
     const doc: UwsgiStatsDocument = {
