@@ -32,7 +32,7 @@ import {
   compatConfig,
   type UwsgiCompatConfig,
 } from './uwsgi-compat-options.js';
-import { expandIniArgs } from './uwsgi-ini.js';
+import { dropUwsgiOnlyArgs, expandIniArgs } from './uwsgi-ini.js';
 
 export interface StaticNodeConfig {
   readonly address: string;
@@ -219,8 +219,11 @@ export function parseCli(argv: readonly string[]): ParsedCli {
     optionKind: (name) =>
       name === 'ini' || name === 'help' || name === 'version' ? undefined : OPTIONS[ALIASES[name] ?? name]?.type,
   });
-  const warnings = expanded.warnings.map((w) => w.message);
-  const normalised = expanded.args.map((arg) => {
+  const known = (name: string): boolean =>
+    name === 'ini' || name === 'help' || name === 'version' || OPTIONS[ALIASES[name] ?? name] !== undefined;
+  const uwsgiOnly = dropUwsgiOnlyArgs(expanded.args, known);
+  const warnings = [...expanded.warnings.map((w) => w.message), ...uwsgiOnly.warnings];
+  const normalised = uwsgiOnly.args.map((arg) => {
     const m = /^--([^=]+)(=.*)?$/.exec(arg);
     if (m === null) return arg;
     const canonical = ALIASES[m[1]!];

@@ -67,7 +67,7 @@ const ALWAYS_ON: Readonly<Record<string, string>> = {
   'http-keepalive': 'Switchyard always keeps client connections alive',
   'http-auto-chunked': 'Switchyard re-chunks responses without a length for keep-alive clients',
   'http-chunked-input': 'Switchyard de-chunks request bodies for uwsgi nodes',
-  master: 'Switchyard runs as one process',
+  master: "Switchyard's main process always supervises its --workers",
 };
 
 const CONFIG_LOGIC = /^(?:if-.*|end-?if|for|for-.*|endfor|end-for|include|inherit|ini|yaml|yml|json|js|xml|config)$/;
@@ -277,4 +277,36 @@ class PlaceholderResolver {
     this.cache.set(line, out);
     return out;
   }
+}
+
+/**
+ * The command line's uWSGI options that Switchyard does not use (`--master`, `--processes 4`,
+ * `--harakiri=30`): dropped with one warning per name, as in ini files, so that a uWSGI router command
+ * line runs unchanged. `known(name)`: a Switchyard option or alias (those are never dropped). A dropped
+ * option takes the next argument as its value unless that starts with `-` (Switchyard has no positional
+ * arguments, so such a token can only be the option's value). Anything else unknown stays, for the
+ * parser to refuse.
+ */
+export function dropUwsgiOnlyArgs(
+  args: readonly string[],
+  known: (name: string) => boolean,
+): { args: string[]; warnings: string[] } {
+  const kept: string[] = [];
+  const warnings: string[] = [];
+  const warned = new Set<string>();
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const m = /^--([^=]+)(=.*)?$/.exec(arg);
+    const name = m?.[1];
+    if (name === undefined || known(name) || !UWSGI_OPTION_NAMES.has(name)) {
+      kept.push(arg);
+      continue;
+    }
+    if (m?.[2] === undefined && i + 1 < args.length && !args[i + 1]!.startsWith('-')) i++;
+    if (warned.has(name)) continue;
+    warned.add(name);
+    const note = ALWAYS_ON[name];
+    warnings.push(`uWSGI option --${name} is not used by Switchyard (ignored${note === undefined ? '' : `: ${note}`})`);
+  }
+  return { args: kept, warnings };
 }

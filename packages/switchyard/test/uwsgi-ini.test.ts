@@ -178,3 +178,31 @@ describe('uWSGI ini files (--ini)', () => {
     assert.equal(parsed.warnings?.length, 2);
   });
 });
+
+describe('uWSGI options on the command line', () => {
+  test('are dropped with one warning each, values included, so a uWSGI router command line runs', () => {
+    const parsed = parseCli([
+      '--master',
+      '--harakiri',
+      '30',
+      '--http',
+      '127.0.0.1:8081',
+      '--harakiri=60',
+      '--http-keepalive',
+      '--socket',
+      ':3031',
+      '--http-subscription-server',
+      '127.0.0.1:2627',
+    ]);
+    assert.equal(parsed.kind, 'run');
+    if (parsed.kind !== 'run') return;
+    assert.deepEqual(parsed.config.http, ['127.0.0.1:8081']);
+    assert.deepEqual(parsed.config.subscriptionServer, ['127.0.0.1:2627']);
+    const named = (parsed.warnings ?? []).map((w) => /--([a-z-]+)/.exec(w)?.[1]);
+    assert.deepEqual(named, ['master', 'harakiri', 'http-keepalive', 'socket']);
+  });
+
+  test('leave unknown options to the parser: SY_BAD_OPTION', () => {
+    assert.throws(() => parseCli(['--master', '--not-an-option-anywhere']), { code: 'SY_BAD_OPTION' });
+  });
+});
