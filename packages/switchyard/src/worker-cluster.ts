@@ -10,7 +10,8 @@
  *    gap (SY_WORKER_DESYNC) to be restarted with a snapshot. A joining worker gets the snapshot before
  *    any batch and before it binds, so it never serves from a partial table.
  *  - Drain: the primary reports a node drained (registry removal, admin delete) only when every worker
- *    that was serving when the drain began has reported no request in flight to it (or has exited).
+ *    that was serving when the drain began has reported no request in flight to it (or has exited);
+ *    worker-drains.ts.
  *  - Crash: a worker that dies is restarted with exponential backoff (restart-backoff.ts); the others
  *    keep serving; the new one starts from a snapshot.
  *  - Lag: the time from a change to a worker's acknowledgement that it applied it is recorded per change
@@ -22,11 +23,12 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
-import type { MetricFamily, NodeState, Router, TableChange } from '@switchyard/router';
+import type { MetricFamily, Router, TableChange } from '@switchyard/router';
 import { TableFeed, tableDigest } from '@switchyard/router';
 import type { Logger } from 'pino';
 import { WorkerError } from './errors.js';
 import { RestartBackoff } from './restart-backoff.js';
+import { WorkerDrains } from './worker-drains.js';
 import { LagRecorder } from './worker-lag.js';
 import type { Bound, PrimaryMessage, WorkerAnswer, WorkerMessage } from './worker-messages.js';
 import { isWorkerMessage, SNAPSHOT_CHUNK, sharedNow } from './worker-messages.js';
@@ -69,12 +71,6 @@ interface Member {
   lastHeard: number;
 }
 
-interface PendingDrain {
-  /** Sequence number of the change that made the node draining. */
-  readonly since: number;
-  readonly waiting: Set<number>;
-}
-
 const DEFAULT_EXEC = fileURLToPath(new URL('../dist/worker-main.js', import.meta.url));
 
 export class WorkerCluster {
@@ -92,7 +88,7 @@ export class WorkerCluster {
   private batchFirst = 1;
   private batchStartedAt = 0;
   private flushScheduled = false;
-  private readonly drains = new Map<string, PendingDrain & { key: string; address: string }>();
+  private drains: WorkerDrains | undefined;
   private readonly requests = new Map<number, (seq: number, answer: WorkerAnswer | undefined) => void>();
   private requestId = 0;
   private nextWorkerId = 1;
@@ -116,7 +112,7 @@ export class WorkerCluster {
     if (this.started) return;
     this.started = true;
     this.feed = new TableFeed(this.router, (change) => this.record(change));
-    this.router.setRemoteDrainGate((key, address) => (this.drains.get(id(key, address))?.waiting.size ?? 0) > 0);
+    this.drains = new WorkerDrains(this.router);
     const ready = new Promise<void>((resolve, reject) => {
       this.startWaiters = { resolve, reject };
     });
@@ -249,7 +245,7 @@ export class WorkerCluster {
       this.batchStartedAt = sharedNow();
     }
     this.batch.push(change);
-    this.trackDrain(change, seq);
+    this.drains?.track(change, seq, this.servingIds());
     // A burst (a fleet announcing at once) goes out in bounded messages, not one huge one per turn.
     if (this.batch.length >= (this.options.snapshotChunk ?? SNAPSHOT_CHUNK)) {
       this.flush();
@@ -273,41 +269,6 @@ export class WorkerCluster {
     };
     this.batch = [];
     for (const m of this.members.values()) if (m.phase === 'synced' || m.phase === 'listening') this.send(m, message);
-  }
-
-  /** A node turning draining starts a drain that waits for every serving worker; any other news ends it. */
-  private trackDrain(change: TableChange, seq: number): void {
-    let key: string;
-    let address: string;
-    let state: NodeState;
-    switch (change.op) {
-      case 'node':
-        ({ key, address, state } = change.node);
-        break;
-      case 'state':
-        ({ key, address, state } = change);
-        break;
-      case 'remove':
-        this.drains.delete(id(change.key, change.address));
-        return;
-      default:
-        return;
-    }
-    const nodeId = id(key, address);
-    if (state !== 'draining') {
-      this.drains.delete(nodeId);
-      return;
-    }
-    if (this.drains.has(nodeId)) return;
-    const waiting = new Set<number>();
-    for (const m of this.members.values()) if (m.phase === 'synced' || m.phase === 'listening') waiting.add(m.id);
-    this.drains.set(nodeId, { key, address, since: seq, waiting });
-  }
-
-  private workerDrained(m: Member, key: string, address: string, seq: number): void {
-    const drain = this.drains.get(id(key, address));
-    if (drain === undefined || seq < drain.since || !drain.waiting.delete(m.id)) return;
-    if (drain.waiting.size === 0) this.router.remoteDrained(key, address);
   }
 
   // --- workers -------------------------------------------------------------------------------------
@@ -347,7 +308,7 @@ export class WorkerCluster {
         this.startFailed(new WorkerError(message.code, message.message, message.option));
         return;
       case 'drained':
-        this.workerDrained(m, message.key, message.address, message.seq);
+        this.drains?.drained(m.id, message.key, message.address, message.seq);
         return;
       case 'applied':
         this.lag.observe(message.lagMs);
@@ -367,9 +328,7 @@ export class WorkerCluster {
   private exited(m: Member, code: number | null, signal: string | null): void {
     this.members.delete(m.id);
     this.reports.drop(m.id);
-    for (const drain of this.drains.values()) {
-      if (drain.waiting.delete(m.id) && drain.waiting.size === 0) this.router.remoteDrained(drain.key, drain.address);
-    }
+    this.drains?.workerGone(m.id);
     if (this.closing !== undefined || m.phase === 'stopping') return;
     if (this.startWaiters !== undefined) {
       this.startFailed(
@@ -408,6 +367,11 @@ export class WorkerCluster {
     const waiters = this.startWaiters;
     this.startWaiters = undefined;
     waiters?.reject(error);
+  }
+
+  /** Workers holding the table (snapshot applied): those a drain waits for and change batches go to. */
+  private *servingIds(): IterableIterator<number> {
+    for (const m of this.members.values()) if (m.phase === 'synced' || m.phase === 'listening') yield m.id;
   }
 
   private listeningCount(): number {
@@ -467,8 +431,4 @@ export class WorkerCluster {
     this.feed?.close();
     for (const answer of this.requests.values()) answer(0, undefined);
   }
-}
-
-function id(key: string, address: string): string {
-  return `${key}\u0000${address}`;
 }
