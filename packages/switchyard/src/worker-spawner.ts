@@ -7,7 +7,8 @@
  *    restart, a stale file is removed first), else a fresh free TCP port of 127.0.0.1 on every start;
  *  - command: `/bin/sh -c CMD` with `{port}`, `{socket}` and `{worker}` replaced, environment PORT,
  *    SWITCHYARD_SOCKET (unix only) and SWITCHYARD_WORKER (0..N-1) added; its own process group, so
- *    stopping it reaches the processes CMD starts;
+ *    stopping it reaches the processes CMD starts; that group is recorded with the spawner's reaper
+ *    (spawn-reaper.ts), which stops it if switchyard dies without stopping it (SIGKILL, hard crash);
  *  - ready: the endpoint accepts a connection (polled every 50 ms) → `onReady`; not ready within
  *    `readyTimeoutMs` (30 s) → killed and restarted like a crash;
  *  - exit: `onGone` (if it was ready), then a restart after RestartBackoff's delay (100 ms doubling to
@@ -15,7 +16,8 @@
  *
  * Lifecycle: constructor does no I/O; `start()` launches every worker and resolves once each one was
  * ready or has exited at least once; `close()` stops restarts, sends SIGTERM to every worker's process
- * group, SIGKILL after `graceMs` (10 s), resolves when all exited; safe twice. Time (clock and
+ * group, SIGKILL after `graceMs` (10 s), resolves when all exited and the reaper is gone (it is told
+ * first, so it signals only groups that still have members); safe twice. Time (clock and
  * scheduler) is injected so the backoff is tested without sleeping.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -26,6 +28,7 @@ import path from 'node:path';
 import type { UpstreamTarget } from '@switchyard/router';
 import type { Logger } from 'pino';
 import { RestartBackoff, type RestartBackoffOptions } from './restart-backoff.js';
+import { SpawnReaper, type SpawnReaperOptions } from './spawn-reaper.js';
 import type { SpawnConfig } from './uwsgi-compat-options.js';
 
 export interface WorkerEndpoint {
@@ -58,6 +61,8 @@ export interface WorkerSpawnerOptions {
   readonly readyTimeoutMs?: number;
   /** Where workers' stdout/stderr go. Default 'inherit'. */
   readonly stdio?: 'inherit' | 'ignore';
+  /** Reaper settings (spawn-reaper.ts); defaults: /bin/sh, 5 s grace. */
+  readonly reaper?: Omit<SpawnReaperOptions, 'logger'>;
 }
 
 interface WorkerSlot {
@@ -83,6 +88,7 @@ export class WorkerSpawner {
   private readonly clock: () => number;
   private readonly scheduler: Scheduler;
   private readonly slots: WorkerSlot[] = [];
+  private readonly reaper: SpawnReaper;
   private dir: string | undefined;
   private stopping = false;
   private closing: Promise<void> | undefined;
@@ -95,11 +101,13 @@ export class WorkerSpawner {
       setTimeout: (cb, ms) => setTimeout(cb, ms),
       clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
     };
+    this.reaper = new SpawnReaper({ ...options.reaper, logger: options.logger });
   }
 
   /** Launches every worker; resolves once each was ready or exited once. */
   async start(): Promise<void> {
     if (this.slots.length > 0 || this.stopping) return;
+    this.reaper.start();
     if (this.options.config.transport === 'unix') this.dir = mkdtempSync(path.join(os.tmpdir(), 'switchyard-spawn-'));
     const settled: Promise<void>[] = [];
     for (let i = 0; i < this.options.config.processes; i++) {
@@ -164,6 +172,7 @@ export class WorkerSpawner {
     else env.SWITCHYARD_SOCKET = target.path;
     const stdio = this.options.stdio ?? 'inherit';
     const child = spawn('/bin/sh', ['-c', command], { env, detached: true, stdio: ['ignore', stdio, stdio] });
+    if (child.pid !== undefined) this.reaper.track(child.pid);
     slot.child = child;
     slot.ready = false;
     slot.startedAt = this.clock();
@@ -220,6 +229,7 @@ export class WorkerSpawner {
     if (slot.readyTimer !== undefined) clearTimeout(slot.readyTimer);
     slot.readyTimer = undefined;
     const endpoint = slot.endpoint!;
+    if (endpoint.pid > 0) this.reaper.release(endpoint.pid);
     if (slot.ready) {
       slot.ready = false;
       this.options.onGone(endpoint);
@@ -259,6 +269,7 @@ export class WorkerSpawner {
     await all;
     clearTimeout(timer);
     if (this.dir !== undefined) rmSync(this.dir, { recursive: true, force: true });
+    await this.reaper.close();
   }
 }
 

@@ -156,3 +156,36 @@ describe('worker spawner (--spawn)', () => {
     await assert.rejects(get(replacement));
   });
 });
+
+describe('worker spawner without its reaper', () => {
+  test('serves and stops its workers when the reaper cannot start, and logs that', async () => {
+    const lines: string[] = [];
+    const recording = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
+    const ready: WorkerEndpoint[] = [];
+    const script = "require('http').createServer((q,s)=>s.end('up')).listen({port},'127.0.0.1')";
+    const spawner = new WorkerSpawner({
+      config: {
+        command: `exec "${process.execPath}" -e "${script}"`,
+        processes: 1,
+        key: undefined,
+        protocol: 'http',
+        transport: 'tcp',
+      },
+      logger: recording,
+      onReady: (w) => ready.push(w),
+      onGone: () => undefined,
+      stdio: 'ignore',
+      reaper: { shell: '/nonexistent/sh' },
+    });
+    try {
+      await spawner.start();
+      assert.equal(await get(ready[0]!), 'up');
+      await until(() => lines.length > 0, 5000, 'the reaper error');
+      const entry = JSON.parse(lines[0]!) as { level: number; component: string };
+      assert.deepEqual([entry.level, entry.component], [50, 'spawn-reaper']);
+    } finally {
+      await spawner.close();
+    }
+    await assert.rejects(get(ready[0]!));
+  });
+});
