@@ -197,43 +197,41 @@ describe("environ parity with uWSGI's HTTP router (same node, same requests)", {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function switchyard(httpTo: string, sockets: 'raw' | 'net' = 'raw'): Promise<number> {
-    const { app, httpPort } = await startApp(['--http-to', httpTo, '--uwsgi-sockets', sockets]);
+  async function switchyard(httpTo: string): Promise<number> {
+    const { app, httpPort } = await startApp(['--http-to', httpTo]);
     cleanups.push(() => app.close());
     return httpPort;
   }
 
-  for (const sockets of ['raw', 'net'] as const) {
-    test(`every var uWSGI sets arrives identically, apart from the documented differences (--uwsgi-sockets ${sockets})`, async () => {
-      const ours = await switchyard(`127.0.0.1:${nodePort}`, sockets);
-      for (const c of CASES) {
-        const theirs = await exchange(uwsgiPort, c.bytes);
-        const mine = await exchange(ours, c.bytes);
-        const differing: Record<string, [string | undefined, string | undefined]> = {};
-        for (const key of new Set([...Object.keys(theirs.environ), ...Object.keys(mine.environ)])) {
-          if (ALWAYS.includes(key)) continue;
-          if (theirs.environ[key] !== mine.environ[key]) differing[key] = [theirs.environ[key], mine.environ[key]];
-        }
-        assert.deepEqual(differing, c.expected, c.name);
-        assert.equal(mine.environ.SERVER_PORT, String(ours), c.name);
-        assert.equal(theirs.environ.SERVER_PORT, String(uwsgiPort), c.name);
-        // uWSGI byte-swaps REMOTE_PORT (issue #1889); Switchyard sends the real port.
-        assert.equal(mine.environ.REMOTE_PORT, String(mine.clientPort), c.name);
-        assert.equal(theirs.environ.REMOTE_PORT, String(byteSwap16(theirs.clientPort)), c.name);
+  test('every var uWSGI sets arrives identically, apart from the documented differences', async () => {
+    const ours = await switchyard(`127.0.0.1:${nodePort}`);
+    for (const c of CASES) {
+      const theirs = await exchange(uwsgiPort, c.bytes);
+      const mine = await exchange(ours, c.bytes);
+      const differing: Record<string, [string | undefined, string | undefined]> = {};
+      for (const key of new Set([...Object.keys(theirs.environ), ...Object.keys(mine.environ)])) {
+        if (ALWAYS.includes(key)) continue;
+        if (theirs.environ[key] !== mine.environ[key]) differing[key] = [theirs.environ[key], mine.environ[key]];
       }
-    });
+      assert.deepEqual(differing, c.expected, c.name);
+      assert.equal(mine.environ.SERVER_PORT, String(ours), c.name);
+      assert.equal(theirs.environ.SERVER_PORT, String(uwsgiPort), c.name);
+      // uWSGI byte-swaps REMOTE_PORT (issue #1889); Switchyard sends the real port.
+      assert.equal(mine.environ.REMOTE_PORT, String(mine.clientPort), c.name);
+      assert.equal(theirs.environ.REMOTE_PORT, String(byteSwap16(theirs.clientPort)), c.name);
+    }
+  });
 
-    test(`carries a 10 MiB response intact, with and without Content-Length (--uwsgi-sockets ${sockets})`, async () => {
-      const ours = await switchyard(`127.0.0.1:${nodePort}`, sockets);
-      const digest = createHash('sha256').update(expectedBig()).digest('hex');
-      for (const target of ['/big', '/big-stream']) {
-        const reply = await rawExchange(ours, `GET ${target} HTTP/1.1\r\n${HOST}${CLOSE}\r\n`, 20_000);
-        assert.equal(reply.status, 200, target);
-        assert.equal(reply.body.length, BIG_SIZE, target);
-        assert.equal(createHash('sha256').update(reply.body).digest('hex'), digest, target);
-      }
-    });
-  }
+  test('carries a 10 MiB response intact, with and without Content-Length', async () => {
+    const ours = await switchyard(`127.0.0.1:${nodePort}`);
+    const digest = createHash('sha256').update(expectedBig()).digest('hex');
+    for (const target of ['/big', '/big-stream']) {
+      const reply = await rawExchange(ours, `GET ${target} HTTP/1.1\r\n${HOST}${CLOSE}\r\n`, 20_000);
+      assert.equal(reply.status, 200, target);
+      assert.equal(reply.body.length, BIG_SIZE, target);
+      assert.equal(createHash('sha256').update(reply.body).digest('hex'), digest, target);
+    }
+  });
 
   test('routes to a static uwsgi node over TCP and over a unix socket path', async () => {
     for (const httpTo of [`127.0.0.1:${nodePort}`, socketPath]) {

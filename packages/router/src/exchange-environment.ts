@@ -8,7 +8,7 @@ import type { RouterError, UpstreamError } from './errors.js';
 import type { ForwardingPolicy } from './forwarding-policy.js';
 import type { NodeRuntime } from './node-runtime.js';
 import type { ProxyExchange } from './proxy-exchange.js';
-import type { UpstreamIoKind, UpstreamTimeouts } from './upstream-connection.js';
+import type { UpstreamTimeouts } from './upstream-connection.js';
 import type { UpstreamPool } from './upstream-pool.js';
 import type { VhostNode } from './vhost-table.js';
 
@@ -17,8 +17,6 @@ export interface ExchangeEnvironment {
   readonly runtime: NodeRuntime;
   readonly pool: UpstreamPool;
   readonly timeouts: UpstreamTimeouts;
-  /** Transport of one-shot uwsgi connections (upstream-connection.ts); absent = 'raw'. */
-  readonly uwsgiIo?: UpstreamIoKind;
   /** Most nodes one request may try. */
   readonly maxAttempts: number;
   /** Largest chunked request body buffered for a uwsgi node, bytes. */

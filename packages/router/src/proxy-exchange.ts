@@ -17,6 +17,7 @@
  * SY_UPSTREAM_TIMEOUT when the last failure was a timeout.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { VarsTooLargeError } from '@switchyard/protocol';
 import type { BalancerContext } from './balancer.js';
@@ -26,7 +27,7 @@ import { forwardRequestHeaders, forwardResponseHeaders, headerCount } from './he
 import type { HostRecord } from './host-policy.js';
 import type { RequestRecord } from './request-record.js';
 import type { ResponseHead } from './response-parser.js';
-import { UpstreamConnection, type UpstreamIo, type UpstreamPhase, type UpstreamSink } from './upstream-connection.js';
+import { UpstreamConnection, type UpstreamPhase, type UpstreamSink } from './upstream-connection.js';
 import { buildUwsgiVars } from './uwsgi-vars.js';
 import type { HostEntry, VhostNode } from './vhost-table.js';
 
@@ -72,8 +73,8 @@ export class ProxyExchange implements UpstreamSink, BalancerContext, RequestReco
   private raceRetried = false;
   private done = false;
   private lastError: UpstreamError | undefined;
-  /** Transport of the current attempt and its byte counters when the attempt began (node tx/rx stats). */
-  private attemptSocket: UpstreamIo | undefined;
+  /** Socket of the current attempt and its byte counters when the attempt began (node tx/rx stats). */
+  private attemptSocket: Socket | undefined;
   private writtenBase = 0;
   private readBase = 0;
   /** Attempts made (nodes tried), for logs. */
@@ -163,16 +164,11 @@ export class ProxyExchange implements UpstreamSink, BalancerContext, RequestReco
     const connection =
       node.protocol === 'http' && !sameNodeFresh
         ? this.env.pool.acquire(node.address, node.target)
-        : UpstreamConnection.open(
-            node.address,
-            node.target,
-            this.env.timeouts,
-            node.protocol === 'http' ? 'net' : (this.env.uwsgiIo ?? 'raw'),
-          );
+        : UpstreamConnection.open(node.address, node.target, this.env.timeouts);
     this.connection = connection;
-    this.attemptSocket = connection.io;
-    this.writtenBase = connection.io.bytesWritten;
-    this.readBase = connection.io.bytesRead;
+    this.attemptSocket = connection.socket;
+    this.writtenBase = connection.socket.bytesWritten;
+    this.readBase = connection.socket.bytesRead;
     connection.attach(this, this.req.method ?? 'GET');
   }
 

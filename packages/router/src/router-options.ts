@@ -63,12 +63,6 @@ export interface RouterOptions extends ClientLimitOptions, ForwardingOptions {
   /** `--http-modifier1/2`: when non-zero, replaces every uwsgi node's modifier (uWSGI semantics). Default 0. */
   readonly modifier1?: number;
   readonly modifier2?: number;
-  /**
-   * Transport of uwsgi node connections (one per request): 'raw' drives the bare libuv handle when the
-   * runtime offers it and the address is numeric or a unix socket (raw-stream.ts), else net.Socket;
-   * 'net' always uses net.Socket. Default 'raw'.
-   */
-  readonly uwsgiIo?: 'raw' | 'net';
   /** Operator surface: per-host policies, event log, metrics top-N, balancer catalog (router-operations.ts). */
   readonly operations?: RouterOperationsOptions;
 }

@@ -36,7 +36,7 @@ import { RouterOperations } from './router-operations.js';
 import type { RouterOptions, RouterStats } from './router-options.js';
 import { TunnelRegistry } from './tunnel-registry.js';
 import { startUpgrade, type UpgradeEnvironment } from './upgrade-exchange.js';
-import type { UpstreamIoKind, UpstreamTimeouts } from './upstream-connection.js';
+import type { UpstreamTimeouts } from './upstream-connection.js';
 import { UpstreamPool } from './upstream-pool.js';
 import { type HostEntry, type NodeState, STATIC_KEY, type VhostNode, VhostTable } from './vhost-table.js';
 
@@ -65,7 +65,6 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment, Listener
   readonly extraVars: readonly (readonly [string, string])[];
   readonly modifier1: number;
   readonly modifier2: number;
-  readonly uwsgiIo: UpstreamIoKind;
   /** Client limits and timeouts (client-limits.ts), resolved once. */
   readonly limits: ClientLimits;
   /** Forwarded headers and trusted proxies (forwarding-policy.ts). */
@@ -131,7 +130,6 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment, Listener
     this.extraVars = options.extraVars ?? [];
     this.modifier1 = options.modifier1 ?? 0;
     this.modifier2 = options.modifier2 ?? 0;
-    this.uwsgiIo = options.uwsgiIo ?? 'raw';
     this.ops = new RouterOperations(this, { clock: this.clock, retryAfterSeconds }, options.operations);
     this.balancing.reportTo(this.ops.health);
     this.tunnels = new TunnelRegistry({

@@ -15,19 +15,14 @@
  * write activity moves the idle deadline (a field write), and each fires within its slack (a quarter of
  * the timeout, at most 250 ms) after it passes. No Timeout object is created per connection or request.
  *
- * Two transports, chosen at `open`: a net.Socket (HTTP nodes, pooled; WebSocket tunnels, which take the
- * socket over; anything RawStream cannot reach), or a RawStream on the bare libuv handle (`io: 'raw'`, for
- * one-shot uwsgi connections: raw-stream.ts). Both report through the same handlers below.
- *
- * net.Sockets are reused: a connection destroyed from a clean state (connected, nothing unread or
- * unwritten, not paused) parks its net.Socket once 'close' was emitted, and the next `open` reconnects it
+ * Sockets are reused: a connection destroyed from a clean state (connected, nothing unread or unwritten,
+ * not paused) parks its net.Socket once 'close' was emitted, and the next `open` reconnects it
  * (socket-recycler.ts). The socket's listeners are installed once and dispatch to its current owner, so
  * a stale UpstreamConnection (closed, its socket now serving another) reports `destroyed` and its
  * write/pause/resume/destroy do nothing.
  */
 import net from 'node:net';
 import { UpstreamError } from './errors.js';
-import { RawStream, type RawStreamEvents, rawStreamReaches } from './raw-stream.js';
 import { type ResponseHead, ResponseParser, type ResponseParserHandler } from './response-parser.js';
 import { type ListenerSignature, SocketRecycler } from './socket-recycler.js';
 import { type DeadlineTarget, sharedUpstreamDeadlines, type UpstreamDeadlines } from './upstream-deadlines.js';
@@ -64,18 +59,6 @@ export interface UpstreamTimeouts {
   readonly deadlines?: UpstreamDeadlines;
 }
 
-/**
- * What an exchange touches of a connection's transport (net.Socket and RawStream both provide it):
- * byte counters per attempt, and nothing else.
- */
-export interface UpstreamIo {
-  readonly bytesWritten: number;
-  readonly bytesRead: number;
-}
-
-/** `open`'s transport choice: 'raw' uses RawStream when the target allows it, else a net.Socket. */
-export type UpstreamIoKind = 'raw' | 'net';
-
 /** The connection a socket currently serves; the socket's listeners (installed once) dispatch to it. */
 const OWNER = Symbol('switchyard.upstreamConnection');
 type OwnedSocket = net.Socket & { [OWNER]?: UpstreamConnection | undefined };
@@ -90,11 +73,7 @@ export interface ConnectionOwner {
 }
 
 export class UpstreamConnection implements ResponseParserHandler, DeadlineTarget {
-  /** The net.Socket transport; undefined when the connection runs on a RawStream. */
-  readonly socket: OwnedSocket | undefined;
-  private readonly raw: RawStream<UpstreamConnection> | undefined;
-  /** The transport in use (byte counters for the exchange's accounting). */
-  readonly io: UpstreamIo;
+  readonly socket: net.Socket;
   readonly address: string;
   private readonly parser: ResponseParser;
   private readonly timeouts: UpstreamTimeouts;
@@ -122,19 +101,11 @@ export class UpstreamConnection implements ResponseParserHandler, DeadlineTarget
   /** The last exchange completed cleanly and the node allows another one. */
   reusable = false;
 
-  private constructor(address: string, target: UpstreamTarget, timeouts: UpstreamTimeouts, io: UpstreamIoKind) {
+  private constructor(address: string, target: UpstreamTarget, timeouts: UpstreamTimeouts) {
     this.address = address;
     this.timeouts = timeouts;
     this.deadlines = timeouts.deadlines ?? sharedUpstreamDeadlines;
     this.parser = new ResponseParser(this);
-    if (io === 'raw' && rawStreamReaches(target)) {
-      this.socket = undefined;
-      this.raw = new RawStream<UpstreamConnection>(target, this, UpstreamConnection.rawEvents);
-      this.io = this.raw;
-      this.setIdle(timeouts.connectMs);
-      return;
-    }
-    this.raw = undefined;
     let socket = recycler?.take() as OwnedSocket | undefined;
     if (socket === undefined) {
       socket = new net.Socket() as OwnedSocket;
@@ -146,7 +117,6 @@ export class UpstreamConnection implements ResponseParserHandler, DeadlineTarget
     }
     socket[OWNER] = this;
     this.socket = socket;
-    this.io = socket;
     // Before connect: recorded, and applied to each new handle when it connects.
     socket.setNoDelay(true);
     if (target.kind === 'tcp') socket.connect({ host: target.host, port: target.port });
@@ -184,45 +154,23 @@ export class UpstreamConnection implements ResponseParserHandler, DeadlineTarget
     },
   };
 
-  /** RawStream events, dispatching to the connection (no closure per connection). */
-  private static readonly rawEvents: RawStreamEvents<UpstreamConnection> = {
-    connect: (owner) => owner.handleConnect(),
-    data: (owner, chunk) => owner.handleData(chunk),
-    end: (owner) => owner.handleEnd(),
-    error: (owner, error) => owner.handleError(error),
-    drain: (owner) => owner.handleDrain(),
-    close: (owner) => owner.handleClose(),
-  };
-
   /** Sockets reused and kept (stats, tests). */
   static recycleStats(): { reused: number; parked: number; refused: number } {
     return { reused: recycler?.reused ?? 0, parked: recycler?.size ?? 0, refused: recycler?.refused ?? 0 };
   }
 
-  /**
-   * Opens a new connection (I/O starts now): on a RawStream when `io` is 'raw' and the target allows it
-   * (raw-stream.ts), else on a net.Socket, recycled when one is parked (socket-recycler.ts). A connection
-   * whose exchange may become a tunnel (`onUpstreamUpgrade`) must be opened with 'net'.
-   */
-  static open(
-    address: string,
-    target: UpstreamTarget,
-    timeouts: UpstreamTimeouts,
-    io: UpstreamIoKind = 'net',
-  ): UpstreamConnection {
-    return new UpstreamConnection(address, target, timeouts, io);
+  /** Opens a new connection (I/O starts now), on a recycled socket when one is parked (socket-recycler.ts). */
+  static open(address: string, target: UpstreamTarget, timeouts: UpstreamTimeouts): UpstreamConnection {
+    return new UpstreamConnection(address, target, timeouts);
   }
 
   /** Destroyed, or closed (its socket may already serve another connection: a stale holder must not touch it). */
   get destroyed(): boolean {
-    if (this.raw !== undefined) return this.raw.destroyed;
-    return this.socket!.destroyed || !this.owns();
+    return this.socket.destroyed || !this.owns();
   }
 
-  /** The transport still belongs to this connection (a RawStream always does until destroyed). */
   private owns(): boolean {
-    if (this.raw !== undefined) return !this.raw.destroyed;
-    return this.socket![OWNER] === this;
+    return (this.socket as OwnedSocket)[OWNER] === this;
   }
 
   /** Starts an exchange: the sink gets `onUpstreamReady` once the socket is connected (at once if it is). */
@@ -244,8 +192,7 @@ export class UpstreamConnection implements ResponseParserHandler, DeadlineTarget
   write(data: string | Buffer, encoding?: BufferEncoding): boolean {
     if (!this.owns()) return false;
     this.touch();
-    if (this.raw !== undefined) return this.raw.write(data, encoding);
-    return encoding === undefined ? this.socket!.write(data) : this.socket!.write(data as string, encoding);
+    return encoding === undefined ? this.socket.write(data) : this.socket.write(data as string, encoding);
   }
 
   /**
@@ -305,15 +252,11 @@ export class UpstreamConnection implements ResponseParserHandler, DeadlineTarget
   }
 
   pause(): void {
-    if (!this.owns()) return;
-    if (this.raw !== undefined) this.raw.pause();
-    else this.socket!.pause();
+    if (this.owns()) this.socket.pause();
   }
 
   resume(): void {
-    if (!this.owns()) return;
-    if (this.raw !== undefined) this.raw.resume();
-    else this.socket!.resume();
+    if (this.owns()) this.socket.resume();
   }
 
   /**
@@ -335,11 +278,7 @@ export class UpstreamConnection implements ResponseParserHandler, DeadlineTarget
     this.headerAt = Number.POSITIVE_INFINITY;
     this.deadlines.remove(this);
     this.sink = undefined;
-    if (this.raw !== undefined) {
-      this.raw.destroy();
-      return;
-    }
-    const socket = this.socket!;
+    const socket = this.socket;
     if (!this.owns()) return;
     // Reusable once closed only from a clean state: connected, nothing unread or unwritten, not paused.
     this.recycle =
@@ -391,7 +330,7 @@ export class UpstreamConnection implements ResponseParserHandler, DeadlineTarget
     if (this.sink === undefined) {
       // Bytes while idle in the pool (or after the exchange ended): the stream is out of sync.
       this.reusable = false;
-      this.dropTransport();
+      this.socket.destroy();
       return;
     }
     this.phase = 'response';
@@ -403,16 +342,10 @@ export class UpstreamConnection implements ResponseParserHandler, DeadlineTarget
       return;
     }
     const upgraded = this.upgradedSink;
-    if (upgraded !== undefined && this.socket === undefined) {
-      // A RawStream cannot be handed over (open with 'net' for upgrades): never reached by the router.
-      this.upgradedSink = undefined;
-      this.fail(new UpstreamError('SY_UPSTREAM_BAD_RESPONSE', `${this.address} switched protocols unasked`, false));
-      return;
-    }
-    if (upgraded !== undefined && this.socket !== undefined) {
+    if (upgraded !== undefined) {
       this.upgradedSink = undefined;
       for (const event of LISTENED) this.socket.removeAllListeners(event);
-      this.socket[OWNER] = undefined;
+      (this.socket as OwnedSocket)[OWNER] = undefined;
       this.deadlines.remove(this);
       this.idleMs = 0;
       this.idleAt = Number.POSITIVE_INFINITY;
@@ -423,7 +356,7 @@ export class UpstreamConnection implements ResponseParserHandler, DeadlineTarget
     if (consumed < chunk.length) {
       // Bytes past the end of the response: never reuse this connection.
       this.reusable = false;
-      if (this.sink === undefined && this.owner !== undefined) this.dropTransport();
+      if (this.sink === undefined && this.owner !== undefined) this.socket.destroy();
     }
   }
 
@@ -470,7 +403,7 @@ export class UpstreamConnection implements ResponseParserHandler, DeadlineTarget
 
   private handleTimeout(): void {
     if (this.sink === undefined) {
-      this.dropTransport();
+      this.socket.destroy();
       return;
     }
     const connecting = this.phase === 'connect';
@@ -505,13 +438,7 @@ export class UpstreamConnection implements ResponseParserHandler, DeadlineTarget
     const sink = this.sink;
     this.sink = undefined;
     this.reusable = false;
-    this.dropTransport();
+    this.socket.destroy();
     sink?.onUpstreamError(error, this.phase, this.reused);
-  }
-
-  /** Closes the transport without the reuse bookkeeping of `destroy` (an error or an out-of-sync stream). */
-  private dropTransport(): void {
-    if (this.raw !== undefined) this.raw.destroy();
-    else this.socket!.destroy();
   }
 }

@@ -201,116 +201,114 @@ describe('upstream connection deadlines and socket reuse over real sockets', () 
     for (const c of cleanups.splice(0)) await c();
   });
 
-  for (const io of ['net', 'raw'] as const) {
-    test(`a silent node fails the exchange with SY_UPSTREAM_TIMEOUT after the idle timeout (${io})`, async () => {
-      const n = await node(() => {});
-      cleanups.push(n.close);
-      const c = UpstreamConnection.open('n', n.target, { connectMs: 1000, idleMs: 120 }, io);
-      const outcome = await exchange(c, 'GET / HTTP/1.1\r\n\r\n', false);
-      assert.deepEqual(outcome.error, { code: 'SY_UPSTREAM_TIMEOUT', phase: 'request' });
-      assert.ok(outcome.elapsedMs >= 110 && outcome.elapsedMs < 1500, `after ${outcome.elapsedMs} ms`);
-    });
+  test('a silent node fails the exchange with SY_UPSTREAM_TIMEOUT after the idle timeout', async () => {
+    const n = await node(() => {});
+    cleanups.push(n.close);
+    const c = UpstreamConnection.open('n', n.target, { connectMs: 1000, idleMs: 120 });
+    const outcome = await exchange(c, 'GET / HTTP/1.1\r\n\r\n', false);
+    assert.deepEqual(outcome.error, { code: 'SY_UPSTREAM_TIMEOUT', phase: 'request' });
+    assert.ok(outcome.elapsedMs >= 110 && outcome.elapsedMs < 1500, `after ${outcome.elapsedMs} ms`);
+  });
 
-    test(`bytes that keep arriving hold off the idle timeout (${io})`, async () => {
-      const n = await node((s) => {
-        s.once('data', () => {
-          s.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n');
-          let sent = 0;
-          const drip = setInterval(() => {
-            s.write('x');
-            if (++sent === 5) clearInterval(drip);
-          }, 60);
-          s.on('close', () => clearInterval(drip));
-        });
+  test('bytes that keep arriving hold off the idle timeout', async () => {
+    const n = await node((s) => {
+      s.once('data', () => {
+        s.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n');
+        let sent = 0;
+        const drip = setInterval(() => {
+          s.write('x');
+          if (++sent === 5) clearInterval(drip);
+        }, 60);
+        s.on('close', () => clearInterval(drip));
       });
-      cleanups.push(n.close);
-      const c = UpstreamConnection.open('n', n.target, { connectMs: 1000, idleMs: 150 }, io);
-      const outcome = await exchange(c, 'GET / HTTP/1.1\r\n\r\n');
-      assert.equal(outcome.error, undefined);
-      assert.equal(outcome.body, 'xxxxx');
-      assert.ok(outcome.elapsedMs >= 250, 'the exchange outlived one idle timeout');
     });
+    cleanups.push(n.close);
+    const c = UpstreamConnection.open('n', n.target, { connectMs: 1000, idleMs: 150 });
+    const outcome = await exchange(c, 'GET / HTTP/1.1\r\n\r\n');
+    assert.equal(outcome.error, undefined);
+    assert.equal(outcome.body, 'xxxxx');
+    assert.ok(outcome.elapsedMs >= 250, 'the exchange outlived one idle timeout');
+  });
 
-    test(`a node that sends no head fails at the response-header timeout even when idle is long (${io})`, async () => {
-      const n = await node(() => {});
-      cleanups.push(n.close);
-      const c = UpstreamConnection.open('n', n.target, { connectMs: 1000, idleMs: 10_000, responseHeaderMs: 120 }, io);
-      const outcome = await exchange(c, 'GET / HTTP/1.1\r\n\r\n');
-      assert.deepEqual(outcome.error, { code: 'SY_UPSTREAM_TIMEOUT', phase: 'request' });
-      assert.ok(outcome.elapsedMs >= 110 && outcome.elapsedMs < 1500, `after ${outcome.elapsedMs} ms`);
-    });
+  test('a node that sends no head fails at the response-header timeout even when idle is long', async () => {
+    const n = await node(() => {});
+    cleanups.push(n.close);
+    const c = UpstreamConnection.open('n', n.target, { connectMs: 1000, idleMs: 10_000, responseHeaderMs: 120 });
+    const outcome = await exchange(c, 'GET / HTTP/1.1\r\n\r\n');
+    assert.deepEqual(outcome.error, { code: 'SY_UPSTREAM_TIMEOUT', phase: 'request' });
+    assert.ok(outcome.elapsedMs >= 110 && outcome.elapsedMs < 1500, `after ${outcome.elapsedMs} ms`);
+  });
 
-    test(`a refused connect fails in phase connect with SY_UPSTREAM_CONNECT, retryable (${io})`, async () => {
-      const n = await node(() => {});
-      await n.close();
-      const c = UpstreamConnection.open('n', n.target, { connectMs: 1000, idleMs: 1000 }, io);
-      let retryable: boolean | undefined;
-      const outcome = await new Promise<Outcome>((resolve) => {
-        c.attach(
-          {
-            onUpstreamReady: () => resolve({ body: 'connected?', elapsedMs: 0 }),
-            onUpstreamHead: () => {},
-            onUpstreamBody: () => {},
-            onUpstreamComplete: () => {},
-            onUpstreamError: (error, phase) => {
-              retryable = error.retryable;
-              resolve({ body: '', error: { code: error.code, phase }, elapsedMs: 0 });
-            },
-            onUpstreamDrain: () => {},
+  test('a refused connect fails in phase connect with SY_UPSTREAM_CONNECT, retryable', async () => {
+    const n = await node(() => {});
+    await n.close();
+    const c = UpstreamConnection.open('n', n.target, { connectMs: 1000, idleMs: 1000 });
+    let retryable: boolean | undefined;
+    const outcome = await new Promise<Outcome>((resolve) => {
+      c.attach(
+        {
+          onUpstreamReady: () => resolve({ body: 'connected?', elapsedMs: 0 }),
+          onUpstreamHead: () => {},
+          onUpstreamBody: () => {},
+          onUpstreamComplete: () => {},
+          onUpstreamError: (error, phase) => {
+            retryable = error.retryable;
+            resolve({ body: '', error: { code: error.code, phase }, elapsedMs: 0 });
           },
-          'GET',
-        );
-      });
-      assert.deepEqual(outcome.error, { code: 'SY_UPSTREAM_CONNECT', phase: 'connect' });
-      assert.equal(retryable, true);
-      assert.equal(c.destroyed, true);
+          onUpstreamDrain: () => {},
+        },
+        'GET',
+      );
     });
+    assert.deepEqual(outcome.error, { code: 'SY_UPSTREAM_CONNECT', phase: 'connect' });
+    assert.equal(retryable, true);
+    assert.equal(c.destroyed, true);
+  });
 
-    test(`a response without Content-Length ends at the node's close, and the byte counters match (${io})`, async () => {
-      const n = await node((s) => s.once('data', () => s.end('HTTP/1.1 200 OK\r\n\r\nuntil-close')));
-      cleanups.push(n.close);
-      const c = UpstreamConnection.open('n', n.target, { connectMs: 1000, idleMs: 1000 }, io);
-      const outcome = await exchange(c, 'GET / HTTP/1.1\r\n\r\n');
-      assert.equal(outcome.error, undefined);
-      assert.equal(outcome.head?.statusCode, 200);
-      assert.equal(outcome.body, 'until-close');
-      assert.equal(c.io.bytesWritten, 'GET / HTTP/1.1\r\n\r\n'.length);
-      assert.equal(c.io.bytesRead, 'HTTP/1.1 200 OK\r\n\r\nuntil-close'.length);
-    });
+  test("a response without Content-Length ends at the node's close, and the byte counters match", async () => {
+    const n = await node((s) => s.once('data', () => s.end('HTTP/1.1 200 OK\r\n\r\nuntil-close')));
+    cleanups.push(n.close);
+    const c = UpstreamConnection.open('n', n.target, { connectMs: 1000, idleMs: 1000 });
+    const outcome = await exchange(c, 'GET / HTTP/1.1\r\n\r\n');
+    assert.equal(outcome.error, undefined);
+    assert.equal(outcome.head?.statusCode, 200);
+    assert.equal(outcome.body, 'until-close');
+    assert.equal(c.socket.bytesWritten, 'GET / HTTP/1.1\r\n\r\n'.length);
+    assert.equal(c.socket.bytesRead, 'HTTP/1.1 200 OK\r\n\r\nuntil-close'.length);
+  });
 
-    test(`a node closing without a response is SY_UPSTREAM_RESET in phase request (${io})`, async () => {
-      const n = await node((s) => s.once('data', () => s.end()));
-      cleanups.push(n.close);
-      const c = UpstreamConnection.open('n', n.target, { connectMs: 1000, idleMs: 1000 }, io);
-      const outcome = await exchange(c, 'GET / HTTP/1.1\r\n\r\n');
-      assert.deepEqual(outcome.error, { code: 'SY_UPSTREAM_RESET', phase: 'request' });
-    });
+  test('a node closing without a response is SY_UPSTREAM_RESET in phase request', async () => {
+    const n = await node((s) => s.once('data', () => s.end()));
+    cleanups.push(n.close);
+    const c = UpstreamConnection.open('n', n.target, { connectMs: 1000, idleMs: 1000 });
+    const outcome = await exchange(c, 'GET / HTTP/1.1\r\n\r\n');
+    assert.deepEqual(outcome.error, { code: 'SY_UPSTREAM_RESET', phase: 'request' });
+  });
 
-    test(`a node closing mid-body is SY_UPSTREAM_RESET in phase response (${io})`, async () => {
-      const n = await node((s) => s.once('data', () => s.end('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc')));
-      cleanups.push(n.close);
-      const c = UpstreamConnection.open('n', n.target, { connectMs: 1000, idleMs: 1000 }, io);
-      const outcome = await exchange(c, 'GET / HTTP/1.1\r\n\r\n');
-      assert.deepEqual(outcome.error, { code: 'SY_UPSTREAM_RESET', phase: 'response' });
-      assert.equal(outcome.body, 'abc');
-    });
+  test('a node closing mid-body is SY_UPSTREAM_RESET in phase response', async () => {
+    const n = await node((s) => s.once('data', () => s.end('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc')));
+    cleanups.push(n.close);
+    const c = UpstreamConnection.open('n', n.target, { connectMs: 1000, idleMs: 1000 });
+    const outcome = await exchange(c, 'GET / HTTP/1.1\r\n\r\n');
+    assert.deepEqual(outcome.error, { code: 'SY_UPSTREAM_RESET', phase: 'response' });
+    assert.equal(outcome.body, 'abc');
+  });
 
-    test(`a node resetting the connection is SY_UPSTREAM_RESET (${io})`, async () => {
-      const n = await node((s) => s.once('data', () => s.resetAndDestroy()));
-      cleanups.push(n.close);
-      const c = UpstreamConnection.open('n', n.target, { connectMs: 1000, idleMs: 1000 }, io);
-      const outcome = await exchange(c, 'GET / HTTP/1.1\r\n\r\n');
-      assert.deepEqual(outcome.error, { code: 'SY_UPSTREAM_RESET', phase: 'request' });
-    });
+  test('a node resetting the connection is SY_UPSTREAM_RESET', async () => {
+    const n = await node((s) => s.once('data', () => s.resetAndDestroy()));
+    cleanups.push(n.close);
+    const c = UpstreamConnection.open('n', n.target, { connectMs: 1000, idleMs: 1000 });
+    const outcome = await exchange(c, 'GET / HTTP/1.1\r\n\r\n');
+    assert.deepEqual(outcome.error, { code: 'SY_UPSTREAM_RESET', phase: 'request' });
+  });
 
-    test(`a malformed response is SY_UPSTREAM_BAD_RESPONSE (${io})`, async () => {
-      const n = await node((s) => s.once('data', () => s.end('NOT HTTP AT ALL\r\n\r\n')));
-      cleanups.push(n.close);
-      const c = UpstreamConnection.open('n', n.target, { connectMs: 1000, idleMs: 1000 }, io);
-      const outcome = await exchange(c, 'GET / HTTP/1.1\r\n\r\n');
-      assert.equal(outcome.error?.code, 'SY_UPSTREAM_BAD_RESPONSE');
-    });
-  }
+  test('a malformed response is SY_UPSTREAM_BAD_RESPONSE', async () => {
+    const n = await node((s) => s.once('data', () => s.end('NOT HTTP AT ALL\r\n\r\n')));
+    cleanups.push(n.close);
+    const c = UpstreamConnection.open('n', n.target, { connectMs: 1000, idleMs: 1000 });
+    const outcome = await exchange(c, 'GET / HTTP/1.1\r\n\r\n');
+    assert.equal(outcome.error?.code, 'SY_UPSTREAM_BAD_RESPONSE');
+  });
 
   test('a pooled idle connection is closed after the pool idle timeout', async () => {
     const n = await node((s) => s.on('data', () => s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')));
@@ -355,7 +353,7 @@ describe('upstream connection deadlines and socket reuse over real sockets', () 
     const sockets = new Set<net.Socket>();
     for (let i = 1; i <= 5; i++) {
       const c = UpstreamConnection.open('n', n.target, { connectMs: 1000, idleMs: 1000 });
-      sockets.add(c.socket!);
+      sockets.add(c.socket);
       const outcome = await exchange(c, 'GET / HTTP/1.1\r\n\r\n');
       assert.equal(outcome.body, `${i}${i}`);
       // Let 'close' run so the socket is parked before the next open.

@@ -7,7 +7,6 @@
  *  --http-fallback-key KEY            pool for unmatched hosts (alias --http-subscription-fallback-key)
  *  --http-modifier1 N / -2 N          override every uwsgi node's modifiers when non-zero
  *  --http-stats ADDR                  uWSGI-format stats server (aliases --http-stats-server, --http-ss)
- *  --uwsgi-sockets raw|net            how one-shot uwsgi node connections are driven (raw-stream.ts)
  *  --ini FILE[:section]               uWSGI ini file (expanded before parsing: uwsgi-ini.ts)
  *  --spawn CMD --processes N          embedded mode: run N workers and route to them (worker-spawner.ts)
  *  --spawn-key HOST --spawn-protocol P
@@ -40,8 +39,6 @@ export interface UwsgiCompatConfig {
   readonly modifier2: number;
   /** Stats server listen address. */
   readonly statsServer: string | undefined;
-  /** Transport of uwsgi node connections: the bare libuv handle (default) or net.Socket. */
-  readonly uwsgiSockets: 'raw' | 'net';
   readonly spawn: SpawnConfig | undefined;
 }
 
@@ -81,12 +78,6 @@ export const COMPAT_OPTIONS: Readonly<Record<string, CompatOptionSpec>> = {
     value: 'N',
     help: 'uwsgi modifier2 sent to every uwsgi node instead of its own (0 = keep)',
     defaultText: '0',
-  },
-  'uwsgi-sockets': {
-    type: 'string',
-    value: 'raw|net',
-    help: 'uwsgi node connections on the bare socket handle (cheaper), or through net.Socket (fallback)',
-    defaultText: 'raw',
   },
   'http-stats': {
     type: 'string',
@@ -149,7 +140,6 @@ export const COMPAT_SCHEMA = {
     .refine((n) => n !== 123, '--http-modifier1 123 (uWSGI raw-body mode) is not supported')
     .default(0),
   'http-modifier2': modifier('--http-modifier2').default(0),
-  'uwsgi-sockets': z.enum(['raw', 'net'], { message: '--uwsgi-sockets takes raw or net' }).default('raw'),
   'http-stats': z
     .string()
     .refine((v) => parseListenAddress(v) !== undefined, '--http-stats takes host:port, :port or [ipv6]:port')
@@ -197,7 +187,6 @@ export function compatConfig(v: CompatValues, warnings: string[]): UwsgiCompatCo
     modifier1: v['http-modifier1'],
     modifier2: v['http-modifier2'],
     statsServer: v['http-stats'],
-    uwsgiSockets: v['uwsgi-sockets'],
     spawn,
   };
 }

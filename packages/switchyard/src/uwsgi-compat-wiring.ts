@@ -22,7 +22,7 @@ export interface CompatComponents {
 /** Router options implied by the compat config (lookup rules, modifier overrides). */
 export function compatRouterOptions(
   config: SwitchyardConfig,
-): Pick<RouterOptions, 'lookup' | 'modifier1' | 'modifier2' | 'uwsgiIo'> {
+): Pick<RouterOptions, 'lookup' | 'modifier1' | 'modifier2'> {
   const c = config.compat;
   return {
     lookup: {
@@ -32,7 +32,6 @@ export function compatRouterOptions(
     },
     modifier1: c.modifier1,
     modifier2: c.modifier2,
-    uwsgiIo: c.uwsgiSockets,
   };
 }
 
