@@ -1,7 +1,10 @@
 /**
  * `npx tsx bench/uwsgi-router.ts`: Switchyard against uWSGI's own HTTP router, side by side in the same
- * run, in front of the SAME three real uWSGI python nodes (uwsgi protocol, `--http-to` ×3 for both).
- * Bounded: about 45 s with the defaults (2 rounds × 2 routers × 2 responses × (1 s warm-up + 4 s)).
+ * run, in front of the SAME three real uWSGI python nodes (uwsgi protocol, `--http-to` ×3 for both), with
+ * the plain Node floor (bench/plain-node-uwsgi-proxy.js: the least a Node.js process can do on this path)
+ * as the third router, so the table shows how much of the gap is the runtime's.
+ * Bounded: about 65 s with the defaults (2 rounds × 3 routers × 2 responses × (1 s warm-up + 4 s)), more
+ * with --rounds; the watchdog allows 240 s.
  *
  *   npx tsx bench/uwsgi-router.ts [--rounds 2] [--duration 4] [--warmup 1] [--no-write] [--workers N] [--unpinned]
  *
@@ -25,9 +28,9 @@ import { SWITCHYARD_CLI } from './subscription-latency.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const HOST = 'bench.test';
-const WATCHDOG_MS = 120_000;
+const WATCHDOG_MS = 240_000;
 
-type RouterId = 'uwsgi' | 'switchyard';
+type RouterId = 'uwsgi' | 'switchyard' | 'plain';
 const PAYLOADS = [
   { id: 'tiny', label: 'tiny (3 B)', path: '/', size: 3 },
   { id: '16k', label: '16 KiB', path: '/16k', size: BIG_BODY },
@@ -79,6 +82,7 @@ const workers = Number(args.workers);
 const LABEL: Readonly<Record<RouterId, string>> = {
   uwsgi: "uWSGI's HTTP router (--http-to ×3, --http-keepalive)",
   switchyard: `Switchyard (CLI, --http-to ×3${Number(args.workers) > 1 ? `, --workers ${args.workers}` : ''})`,
+  plain: 'plain Node floor (bench/plain-node-uwsgi-proxy.js)',
 };
 const ROUTER_CPU = pinned ? 0 : undefined;
 const CLIENT_CPU = pinned ? 1 : undefined;
@@ -90,42 +94,54 @@ async function startRouter(id: RouterId, nodes: readonly number[]): Promise<[Chi
   const port = await freePort();
   const httpTo = nodes.flatMap((p) => ['--http-to', `127.0.0.1:${p}`]);
   const child =
-    id === 'uwsgi'
+    id === 'plain'
       ? start(
-          'uwsgi-router',
-          'uwsgi',
+          'plain-node-uwsgi-proxy',
+          process.execPath,
           [
-            '--plugins',
-            'corerouter,http',
-            '--http',
+            join(ROOT, 'bench', 'plain-node-uwsgi-proxy.js'),
+            '--listen',
             `127.0.0.1:${port}`,
-            ...httpTo,
-            '--http-keepalive',
-            '--master',
-            '--logto',
-            join(dir, 'router.log'),
+            ...nodes.flatMap((p) => ['--node', `127.0.0.1:${p}`]),
           ],
           { cpu: ROUTER_CPU },
         )
-      : start(
-          'switchyard',
-          process.execPath,
-          [
-            SWITCHYARD_CLI,
-            '--workers',
-            String(workers),
-            '--http',
-            `127.0.0.1:${port}`,
-            ...httpTo,
-            '--subscription-server',
-            '127.0.0.1:0',
-            '--admin',
-            '127.0.0.1:0',
-            '--log-level',
-            'warn',
-          ],
-          { cpu: ROUTER_CPU },
-        );
+      : id === 'uwsgi'
+        ? start(
+            'uwsgi-router',
+            'uwsgi',
+            [
+              '--plugins',
+              'corerouter,http',
+              '--http',
+              `127.0.0.1:${port}`,
+              ...httpTo,
+              '--http-keepalive',
+              '--master',
+              '--logto',
+              join(dir, 'router.log'),
+            ],
+            { cpu: ROUTER_CPU },
+          )
+        : start(
+            'switchyard',
+            process.execPath,
+            [
+              SWITCHYARD_CLI,
+              '--workers',
+              String(workers),
+              '--http',
+              `127.0.0.1:${port}`,
+              ...httpTo,
+              '--subscription-server',
+              '127.0.0.1:0',
+              '--admin',
+              '127.0.0.1:0',
+              '--log-level',
+              'warn',
+            ],
+            { cpu: ROUTER_CPU },
+          );
   for (const payload of PAYLOADS) {
     const reply = await waitFor2xx(port, payload.path, HOST, 10_000);
     if (reply.body.length !== payload.size) throw new Error(`${id}: wrong body for ${payload.path}`);
@@ -159,7 +175,7 @@ async function main(): Promise<void> {
   const load = await backgroundLoad(machine.cpus);
   const nodes = await startUwsgiNodes(dir, CLIENT_CPU);
   const samples = new Map<string, Sample[]>();
-  const routers: RouterId[] = ['switchyard', 'uwsgi'];
+  const routers: RouterId[] = ['switchyard', 'uwsgi', 'plain'];
   for (let round = 0; round < rounds; round++) {
     for (const payload of PAYLOADS) {
       const order = round % 2 === 0 ? routers : [...routers].reverse();
