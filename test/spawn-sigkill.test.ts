@@ -4,50 +4,9 @@
  * forever). Node workers only, so it needs no uWSGI.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
-import { CLI, get, waitFor } from './support.js';
-
-interface Running {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly lines: string[];
-  readonly exit: Promise<void>;
-}
-
-function runCli(args: string[]): Running {
-  const child = spawn(process.execPath, [CLI, ...args]);
-  const lines: string[] = [];
-  const collect = (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean));
-  child.stdout.on('data', collect);
-  child.stderr.on('data', collect);
-  const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return { child, lines, exit };
-}
-
-async function readyPort(run: Running): Promise<number> {
-  const line = await waitFor(
-    () => run.lines.find((l) => l.includes('"switchyard ready"')),
-    30_000,
-    `switchyard ready (${run.lines.join('\n')})`,
-  );
-  const http = (JSON.parse(line) as { http: string[] }).http[0]!;
-  return Number(http.split(':').at(-1));
-}
-
-/** The process exists and is not a zombie (one whose parent died waits for init to reap it). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return !/^\d+ \(.*\) Z /s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
+import { get, processAlive, type RunningCli, readyPort, runCli, waitFor } from './support.js';
 
 /** Children of `parent` whose command line mentions `marker` (Linux /proc). */
 function childrenMatching(parent: number, marker: string): number[] {
@@ -67,11 +26,11 @@ function childrenMatching(parent: number, marker: string): number[] {
 
 describe('embedded mode (--spawn) when switchyard is killed', () => {
   const leftovers: number[] = [];
-  const clis: Running[] = [];
+  const clis: RunningCli[] = [];
   after(() => {
     for (const run of clis) if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
     for (const pid of leftovers) {
-      if (!alive(pid)) continue;
+      if (!processAlive(pid)) continue;
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
@@ -123,10 +82,10 @@ describe('embedded mode (--spawn) when switchyard is killed', () => {
     run.child.kill('SIGKILL');
     await run.exit;
     await waitFor(
-      () => (pids.every((pid) => !alive(pid)) ? true : undefined),
+      () => (pids.every((pid) => !processAlive(pid)) ? true : undefined),
       10_000,
-      `workers and their children gone (alive: ${pids.filter(alive).join(' ')})`,
+      `workers and their children gone (alive: ${pids.filter(processAlive).join(' ')})`,
     );
-    await waitFor(() => (reapers.every((pid) => !alive(pid)) ? true : undefined), 10_000, 'the reaper gone');
+    await waitFor(() => (reapers.every((pid) => !processAlive(pid)) ? true : undefined), 10_000, 'the reaper gone');
   });
 });

@@ -1,6 +1,6 @@
 /** Shared helpers for cross-package end-to-end tests (built packages, real sockets on 127.0.0.1). */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -136,4 +136,46 @@ export async function startUwsgiNode(name: string, args: (port: number) => strin
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The `switchyard` CLI run as a user runs it: its output lines collected, its exit code awaited. */
+export interface RunningCli {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly lines: string[];
+  readonly exit: Promise<number | null>;
+}
+
+export function runCli(args: readonly string[], env?: NodeJS.ProcessEnv): RunningCli {
+  const child = spawn(process.execPath, [CLI, ...args], env === undefined ? {} : { env });
+  const lines: string[] = [];
+  const collect = (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean));
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, lines, exit };
+}
+
+/** The HTTP port from the CLI's "switchyard ready" log line (bounded: 30 s). */
+export async function readyPort(run: RunningCli): Promise<number> {
+  const line = await waitFor(
+    () => run.lines.find((l) => l.includes('"switchyard ready"')),
+    30_000,
+    `switchyard ready (${run.lines.join('\n')})`,
+  );
+  const http = (JSON.parse(line) as { http: string[] }).http[0]!;
+  return Number(http.split(':').at(-1));
+}
+
+/** The process exists and is not a zombie (one whose parent died waits for init to reap it). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return !/^\d+ \(.*\) Z /s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
 }

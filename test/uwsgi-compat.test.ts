@@ -4,47 +4,11 @@
  * workers on TCP ports, through the CLI as a user runs it.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { CLI, get, SKIP_UWSGI, startApp, startUwsgiNode, waitFor } from './support.js';
-
-interface Running {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly lines: string[];
-  readonly exit: Promise<number | null>;
-}
-
-function runCli(args: string[]): Running {
-  const child = spawn(process.execPath, [CLI, ...args]);
-  const lines: string[] = [];
-  const collect = (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean));
-  child.stdout.on('data', collect);
-  child.stderr.on('data', collect);
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, lines, exit };
-}
-
-async function readyPort(run: Running): Promise<number> {
-  const line = await waitFor(
-    () => run.lines.find((l) => l.includes('"switchyard ready"')),
-    30_000,
-    `switchyard ready (${run.lines.join('\n')})`,
-  );
-  const http = (JSON.parse(line) as { http: string[] }).http[0]!;
-  return Number(http.split(':').at(-1));
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { get, processAlive, readyPort, runCli, SKIP_UWSGI, startApp, startUwsgiNode, waitFor } from './support.js';
 
 describe('uWSGI compatibility end to end', { skip: SKIP_UWSGI }, () => {
   const cleanups: (() => Promise<void> | void)[] = [];
@@ -131,7 +95,11 @@ def application(env, start_response):
     assert.deepEqual([...seen.keys()].sort(), ['0', '1']);
     run.child.kill('SIGTERM');
     assert.equal(await run.exit, 0);
-    await waitFor(() => ([...seen.values()].every((pid) => !alive(pid)) ? true : undefined), 5_000, 'workers gone');
+    await waitFor(
+      () => ([...seen.values()].every((pid) => !processAlive(pid)) ? true : undefined),
+      5_000,
+      'workers gone',
+    );
   });
 
   test('--spawn with {port} and --spawn-key serves one host from Node workers', async () => {

@@ -14,7 +14,7 @@ import { announce as announceNode } from '@switchyard/agent';
 import { encodeSubscription } from '@switchyard/protocol';
 import { pino } from 'pino';
 import { parseCli, SwitchyardApp } from 'switchyard';
-import { CLI, get, ROOT, waitFor } from './support.js';
+import { CLI, get, processAlive, ROOT, waitFor } from './support.js';
 import { makeCert, servedSubject } from './tls-support.js';
 
 interface Backend {
@@ -105,15 +105,6 @@ function statsDocument(port: number): Promise<string> {
     socket.on('end', () => resolve(text));
     socket.on('error', reject);
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('switchyard --workers 2', () => {
@@ -317,7 +308,7 @@ describe('switchyard --workers 2', () => {
         'the stalled worker replaced',
       );
     } finally {
-      if (alive(frozen!)) process.kill(frozen!, 'SIGKILL');
+      if (processAlive(frozen!)) process.kill(frozen!, 'SIGKILL');
     }
     await converged(app, 2);
     for (let i = 0; i < 6; i++) assert.equal((await get(httpPort, 'late.test')).text, 'B');
@@ -462,7 +453,7 @@ describe('switchyard --workers (process)', () => {
     assert.equal(stats.workers.pids.length, 2);
     child.kill('SIGKILL');
     await waitFor(
-      () => (stats.workers.pids.every((pid) => !alive(pid)) ? true : undefined),
+      () => (stats.workers.pids.every((pid) => !processAlive(pid)) ? true : undefined),
       15_000,
       'the workers gone',
     );
