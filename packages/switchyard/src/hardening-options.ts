@@ -7,7 +7,7 @@
  *  --client-body-timeout SECS       longest silence while a request body is read (408); 0 off  60
  *  --client-keepalive-timeout SECS  idle keep-alive client connection                          75
  *  --client-request-timeout SECS    whole request, head and body (408); 0 off                  0
- *  --http-response-timeout SECS     a node's response head after the request was sent (504)    60
+ *  --http-response-timeout SECS     a node's response head after the request was sent (504)    --http-timeout
  *  --max-connections N              open client connections (503 beyond); 0 off                10000
  *  --max-header-count N             header fields per request (431 beyond)                     100
  *  --max-header-size BYTES          request head (431 beyond)                                  16k
@@ -25,7 +25,8 @@ export interface HardeningConfig {
   readonly clientBodyTimeout: number;
   readonly clientKeepaliveTimeout: number;
   readonly clientRequestTimeout: number;
-  readonly httpResponseTimeout: number;
+  /** Seconds; undefined = the `--http-timeout` value (a uWSGI ini raising http-timeout allows slow answers). */
+  readonly httpResponseTimeout: number | undefined;
   readonly maxConnections: number;
   readonly maxHeaderCount: number;
   readonly maxHeaderSize: number;
@@ -74,7 +75,7 @@ export const HARDENING_OPTIONS: Readonly<Record<string, HardeningOptionSpec>> = 
     type: 'string',
     value: 'SECS',
     help: 'time for a node to send its response head once the request is sent (504); 0 = none',
-    defaultText: '60',
+    defaultText: 'the --http-timeout value',
   },
   'max-connections': {
     type: 'string',
@@ -171,7 +172,7 @@ export const HARDENING_SCHEMA = {
   'client-body-timeout': seconds('--client-body-timeout', true).default(D.bodyTimeoutMs / 1000),
   'client-keepalive-timeout': seconds('--client-keepalive-timeout', false).default(D.keepAliveTimeoutMs / 1000),
   'client-request-timeout': seconds('--client-request-timeout', true).default(D.requestTimeoutMs / 1000),
-  'http-response-timeout': seconds('--http-response-timeout', true).default(60),
+  'http-response-timeout': seconds('--http-response-timeout', true).optional(),
   'max-connections': whole('--max-connections', 0, 10_000_000).default(D.maxConnections),
   'max-header-count': whole('--max-header-count', 1, 10_000).default(D.maxHeaderCount),
   'max-header-size': bytes('--max-header-size', 1024, 1024 * 1024).default(D.maxHeaderSize),
@@ -181,7 +182,7 @@ export const HARDENING_SCHEMA = {
   'forwarded-header': z.boolean().default(false),
 };
 
-type Parsed = { readonly [K in keyof typeof HARDENING_SCHEMA]: z.output<(typeof HARDENING_SCHEMA)[K]> };
+type Parsed = z.output<z.ZodObject<typeof HARDENING_SCHEMA>>;
 
 export function hardeningConfig(v: Parsed): HardeningConfig {
   return {
@@ -200,8 +201,11 @@ export function hardeningConfig(v: Parsed): HardeningConfig {
   };
 }
 
-/** The router options for a config. A whole-request timeout shorter than the head timeout is raised to it. */
-export function hardeningRouterOptions(config: HardeningConfig): Partial<RouterOptions> {
+/**
+ * The router options for a config. A whole-request timeout shorter than the head timeout is raised to it.
+ * `httpTimeoutSeconds` (`--http-timeout`, default 60) is the response-head timeout unless one is given.
+ */
+export function hardeningRouterOptions(config: HardeningConfig, httpTimeoutSeconds = 60): Partial<RouterOptions> {
   const ms = (s: number) => Math.round(s * 1000);
   const headersTimeoutMs = ms(config.clientHeaderTimeout);
   const requestTimeoutMs =
@@ -211,7 +215,7 @@ export function hardeningRouterOptions(config: HardeningConfig): Partial<RouterO
     bodyTimeoutMs: ms(config.clientBodyTimeout),
     keepAliveTimeoutMs: ms(config.clientKeepaliveTimeout),
     requestTimeoutMs,
-    responseHeaderTimeoutMs: ms(config.httpResponseTimeout),
+    responseHeaderTimeoutMs: ms(config.httpResponseTimeout ?? httpTimeoutSeconds),
     maxConnections: config.maxConnections,
     maxHeaderCount: config.maxHeaderCount,
     maxHeaderSize: config.maxHeaderSize,

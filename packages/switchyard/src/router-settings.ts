@@ -31,7 +31,7 @@ export function routerOptionsFor(
     ...compatRouterOptions(config),
     ...operatorRouterOptions(config.operator),
     ...routerTlsOptions(config.tls),
-    ...hardeningRouterOptions(config.hardening),
+    ...hardeningRouterOptions(config.hardening, config.httpTimeout),
     // Subscription certificates (and their sni_ca) are accepted only when every packet is signed.
     requestClientCertificates: config.security.signCheck !== undefined || config.security.keys.length > 0,
   };

@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import { helpText, parseCli } from '../src/cli-options.js';
 import { hardeningRouterOptions } from '../src/hardening-options.js';
+import { routerOptionsFor } from '../src/router-settings.js';
 import { SwitchyardApp } from '../src/switchyard-app.js';
 
 function hardening(argv: string[]) {
@@ -34,6 +35,18 @@ describe('client limit, timeout and forwarded-header options', () => {
     for (const name of ['--client-body-timeout', '--max-body-size', '--trusted-proxies', '--http-response-timeout']) {
       assert.match(help, new RegExp(name));
     }
+  });
+
+  test('the response-head timeout follows --http-timeout unless --http-response-timeout is given (uWSGI ini files raise http-timeout)', () => {
+    const headTimeout = (argv: string[]) => {
+      const parsed = parseCli(argv);
+      if (parsed.kind !== 'run') return assert.fail('not a run');
+      return routerOptionsFor(parsed.config, pino({ level: 'silent' }), Date.now).responseHeaderTimeoutMs;
+    };
+    assert.equal(headTimeout([]), 60_000);
+    assert.equal(headTimeout(['--http-timeout', '120']), 120_000);
+    assert.equal(headTimeout(['--http-timeout', '120', '--http-response-timeout', '30']), 30_000);
+    assert.equal(headTimeout(['--http-response-timeout', '0']), 0);
   });
 
   test('reads seconds, byte sizes with k/m/g, 0 = off, and comma-separated repeatable CIDR lists', () => {
