@@ -6,7 +6,9 @@
  *
  * Retry rules (never the same node twice; at most `maxAttempts` nodes):
  *  - connect failures (refused, unreachable, connect timeout) are retried for any method: nothing
- *    reached the node;
+ *    reached the node; they do not draw on the retry budget either (the failed attempt cost no node any
+ *    work, so the retry is failover, not added load: with 2 of 3 nodes dead and one not yet ejected,
+ *    every request still finds the live one, as uWSGI's router does);
  *  - a node that closed or reset the connection before any response byte is retried only for a
  *    bodyless idempotent request (nginx's rule: a non-idempotent request may have been processed);
  *  - a reused keep-alive connection that dies before any response byte is retried once on a fresh
@@ -325,7 +327,7 @@ export class ProxyExchange implements UpstreamSink, BalancerContext, RequestReco
       canRetry &&
       this.index + 1 < this.candidates.length &&
       this.attempts < this.env.maxAttempts &&
-      this.env.retryAllowed(this.entry.key)
+      (phase === 'connect' || this.env.retryAllowed(this.entry.key))
     ) {
       this.index++;
       this.env.retried(this.entry.key, node);

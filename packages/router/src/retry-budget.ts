@@ -6,7 +6,8 @@
  * A retry is allowed when `retries in window < ratio × requests in window + minPerSecond × window
  * seconds`. `tryRetry()` withdraws one retry when allowed; a refusal is counted (`exhausted`) and the
  * caller answers with the error it has instead of retrying. Keep-alive race re-sends (same node, fresh
- * connection) are not retries and do not use the budget.
+ * connection) are not retries and do not use the budget, nor do retries after a connect failure
+ * (nothing reached the failed node, so moving the request on adds no load: proxy-exchange.ts).
  *
  * Defaults (Finagle's): ratio 0.2, floor 10 retries per second, window 10 s. Ratio 0 and floor 0 turn
  * retries off.

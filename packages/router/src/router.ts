@@ -27,6 +27,7 @@ import type { ExchangeEnvironment } from './exchange-environment.js';
 import { ForwardingPolicy } from './forwarding-policy.js';
 import type { HostRecord } from './host-policy.js';
 import { HttpListeners, type ListenerHandler } from './http-listeners.js';
+import { NodeFailureLog } from './node-failure-log.js';
 import { NodeRuntime } from './node-runtime.js';
 import { ProxyExchange } from './proxy-exchange.js';
 import { RequestBodyWatch } from './request-body-watch.js';
@@ -78,6 +79,7 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment, Listener
   private readonly clock: () => number;
   /** Coded error responses and their counts by code (error-responder.ts). */
   private readonly errorResponder: ErrorResponder;
+  private readonly failureLog: NodeFailureLog;
   /** HTTP and HTTPS client listeners (http-listeners.ts). */
   private readonly listeners: HttpListeners;
   private readonly drainListeners: DrainListener[] = [];
@@ -99,6 +101,7 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment, Listener
     this.clock = options.clock ?? Date.now;
     const retryAfterSeconds = options.retryAfterSeconds ?? 1;
     this.errorResponder = new ErrorResponder({ logger: this.logger, retryAfterSeconds, router: this });
+    this.failureLog = new NodeFailureLog({ logger: this.logger, clock: this.clock });
     this.counters = { requests: 0, responses: 0, errors: this.errorResponder.counts, retries: 0, upstreamFailures: 0 };
     // First: the components built below may read the table.
     this.table = new VhostTable(options.lookup);
@@ -433,7 +436,7 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment, Listener
     this.ops.metrics.upstreamError(error.code);
     this.runtime.failure(node.address, this.clock());
     this.balancing.failed(key, node.address);
-    this.logger.warn({ host: key, node: node.address, code: error.code }, error.message);
+    this.failureLog.failed(key, node.address, error);
   }
 
   retried(_key: string, _node: VhostNode): void {

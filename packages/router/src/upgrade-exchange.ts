@@ -343,7 +343,8 @@ export class UpgradeExchange implements UpstreamSink, BalancerContext, RequestRe
       canRetry &&
       this.index + 1 < this.candidates.length &&
       this.attempts < this.env.maxAttempts &&
-      this.env.retryAllowed(this.entry.key)
+      // Connect failures are failover, not added load: outside the retry budget (proxy-exchange.ts).
+      (phase === 'connect' || this.env.retryAllowed(this.entry.key))
     ) {
       this.index++;
       this.env.retried(this.entry.key, node);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, describe, test } from 'node:test';
 import { RetryBudget } from '../src/index.js';
 import { FakeClock } from './balancing-fixtures.js';
@@ -57,6 +58,14 @@ describe('retry budget', () => {
       for (const c of cleanups.reverse()) await c();
     });
 
+    /** A node that accepts and closes at once: a reset before any response byte (retryable for a GET). */
+    async function closingNode(): Promise<string> {
+      const server = net.createServer((socket) => socket.destroy());
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+      return `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    }
+
     test('answers 502 without retrying on the other node once the budget is spent', async () => {
       const healthy = await startBackend('ok');
       cleanups.push(() => healthy.close());
@@ -64,14 +73,30 @@ describe('retry budget', () => {
         balancing: { retryBudget: { ratio: 0, minPerSecond: 0 }, outlier: { consecutiveErrors: 0 } },
       });
       cleanups.push(() => router.close());
-      router.upsertNode(httpNode('app.test', `127.0.0.1:${await refusedPort()}`));
+      router.upsertNode(httpNode('app.test', await closingNode()));
       router.upsertNode(httpNode('app.test', healthy.address));
       const statuses: number[] = [];
       for (let i = 0; i < 4; i++) statuses.push((await request(port)).status);
-      // wrr alternates: the refused node comes first every other request and is not retried.
+      // wrr alternates: the resetting node comes first every other request and is not retried.
       assert.deepEqual([...statuses].sort(), [200, 200, 502, 502]);
       assert.equal(router.stats().retries, 0);
       assert.equal(router.balancing.stats().retryBudget.exhausted, 2);
+    });
+
+    test('retries a refused connection on another node even with the budget spent (failover, not added load)', async () => {
+      const healthy = await startBackend('ok');
+      cleanups.push(() => healthy.close());
+      const { router, port } = await startRouter({
+        balancing: { retryBudget: { ratio: 0, minPerSecond: 0 }, outlier: { consecutiveErrors: 0 } },
+      });
+      cleanups.push(() => router.close());
+      router.upsertNode(httpNode('app.test', `127.0.0.1:${await refusedPort()}`));
+      router.upsertNode(httpNode('app.test', `127.0.0.1:${await refusedPort()}`));
+      router.upsertNode(httpNode('app.test', healthy.address));
+      // Two dead nodes of three, retries otherwise off: every request still reaches the live node.
+      for (let i = 0; i < 30; i++) assert.equal((await request(port)).status, 200);
+      assert.ok(router.stats().retries >= 20, `retries ${router.stats().retries}`);
+      assert.equal(router.balancing.stats().retryBudget.exhausted, 0);
     });
 
     test('retries a refused connection on the other node while the budget allows', async () => {
