@@ -3,11 +3,14 @@
  *
  * uWSGI sends `[subscription ack] <key> => new node: <address>` to the packet's `notify` UNIX datagram
  * socket when a node is created. Switchyard sends that exact line on creation, and beyond uWSGI one line
- * per accepted or rejected packet that carries `notify`:
+ * for every change of state and every rejected packet that carries `notify`:
  *   [subscription ack] <key> => new node: <address>        node added
- *   [subscription ack] <key> => refreshed node: <address>  refresh (routing fields changed or not)
+ *   [subscription ack] <key> => updated node: <address>    a refresh changed a routing field (weight...)
  *   [subscription ack] <key> => draining node: <address>   unsubscribe accepted
  *   [subscription nack] <key> => rejected: <reason>         dropped after parsing (reason = DropReason)
+ * A plain refresh (nothing changed) is not acknowledged, as with uWSGI: uWSGI nodes log every line they
+ * receive, and a line every refresh interval per node would drown their logs. Silence after `new node`
+ * means still accepted; a rejection is always answered (rate-limited per destination).
  *
  * Targets: a UNIX datagram socket path (absolute `/path`, or `@abstract`; as uWSGI, fewer than 102 bytes),
  * sent with the `unix-dgram` addon (an optional dependency: when it did not build, UNIX targets are
@@ -87,8 +90,9 @@ export function ackMessage(announcement: Announcement, outcome: AckOutcome): str
     case 'added':
       return `[subscription ack] ${key} => new node: ${address}`;
     case 'refreshed':
-    case 'updated':
       return `[subscription ack] ${key} => refreshed node: ${address}`;
+    case 'updated':
+      return `[subscription ack] ${key} => updated node: ${address}`;
     case 'draining':
       return `[subscription ack] ${key} => draining node: ${address}`;
     case 'rejected':
@@ -155,7 +159,7 @@ export class NotifySender implements SubscriptionAcknowledger {
 
   acknowledge(announcement: Announcement, outcome: AckOutcome): void {
     const notify = announcement.notify;
-    if (notify === undefined || this.#closed) return;
+    if (notify === undefined || this.#closed || outcome.kind === 'refreshed') return;
     const target = parseNotifyTarget(notify);
     if (target === undefined) {
       this.#refused++;

@@ -127,13 +127,15 @@ describe('the intake pipeline with SubscriptionSecurity', () => {
     assert.equal(other.accepted ? 'accepted' : other.reason, 'signer-not-allowed');
   });
 
-  test('acks and nacks reach the notify target over UDP, never for unauthenticated packets when signing is on', async () => {
+  test('acks and nacks reach the notify target over UDP (not plain refreshes), never for unauthenticated packets when signing is on', async () => {
     const acks = await ackListener();
     const notify = `127.0.0.1:${acks.port}`;
     const open = await setup({ nodeAllow: [] });
     const registry = open.registry;
     assert.equal(open.handle({ key: 'n.test', address: '127.0.0.1:9001', notify }), 'added');
     assert.equal(open.handle({ key: 'n.test', address: '127.0.0.1:9001', notify }), 'refreshed');
+    assert.equal(open.handle({ key: 'n.test', address: '127.0.0.1:9001', notify, weight: '3' }), 'updated');
+    assert.equal(open.handle({ key: 'n.test', address: '127.0.0.1:9001', notify, weight: '3' }), 'refreshed');
     assert.equal(open.handle({ key: 'n.test', address: '127.0.0.1:9001', notify }, LOCAL, 'unsubscribe'), 'draining');
     assert.equal(
       open.handle({ key: 'm.test', address: '127.0.0.1:9001', notify }, LOCAL, 'unsubscribe'),
@@ -142,7 +144,7 @@ describe('the intake pipeline with SubscriptionSecurity', () => {
     await waitFor(() => acks.lines.length >= 4, 'four acks');
     assert.deepEqual(acks.lines, [
       '[subscription ack] n.test => new node: 127.0.0.1:9001',
-      '[subscription ack] n.test => refreshed node: 127.0.0.1:9001',
+      '[subscription ack] n.test => updated node: 127.0.0.1:9001',
       '[subscription ack] n.test => draining node: 127.0.0.1:9001',
       '[subscription nack] m.test => rejected: unknown-node',
     ]);
@@ -163,7 +165,10 @@ describe('the intake pipeline with SubscriptionSecurity', () => {
   test('acks are rate-limited per destination and never aimed at the router itself', async () => {
     const acks = await ackListener();
     const { handle, security } = await setup({ ownListeners: () => [{ address: '127.0.0.1', port: 8080 }] });
-    for (let i = 0; i < 50; i++) handle({ key: 'r.test', address: '127.0.0.1:9001', notify: `127.0.0.1:${acks.port}` });
+    // 50 rejected packets (unsubscribes of an unknown node): each one is answered, within the rate limit.
+    for (let i = 0; i < 50; i++) {
+      handle({ key: 'r.test', address: '127.0.0.1:9001', notify: `127.0.0.1:${acks.port}` }, LOCAL, 'unsubscribe');
+    }
     handle({ key: 'r.test', address: '127.0.0.1:9001', notify: '127.0.0.1:8080' });
     await waitFor(() => security.stats().notify!.sent >= 10, 'the burst of acks');
     const stats = security.stats().notify!;
