@@ -13,6 +13,8 @@
  *    name), `%n` (file name without extension), `%c` (name of the directory), `%%` (a `%`);
  *  - `$(VAR)`: an environment variable;
  *  - a flag is on with `true`, `1`, `yes`, `on` or an empty value, off with `false`, `0`, `no`, `off`.
+ * As with uWSGI, a first argument ending in `.ini` (`router.ini`, `router.ini:section`) is an `--ini`, and
+ * `-M` is `--master`.
  *
  * Per key, after expansion:
  *  - a Switchyard option (or alias) → `--key value` (or `--key` for a flag);
@@ -62,12 +64,37 @@ interface IniLine {
   readonly line: number;
 }
 
-/** Short notes for uWSGI options whose behaviour Switchyard always has. */
-const ALWAYS_ON: Readonly<Record<string, string>> = {
+const RUN_APPS_WITH_SPAWN =
+  "Switchyard does not load apps itself: run them with --spawn 'uwsgi --socket {socket} ...' (embedded mode)";
+
+/**
+ * Notes added to the warning for uWSGI options whose behaviour Switchyard always has, or whose absence a
+ * user must act on (what breaks, and what to do instead).
+ */
+const OPTION_NOTES: Readonly<Record<string, string>> = {
   'http-keepalive': 'Switchyard always keeps client connections alive',
   'http-auto-chunked': 'Switchyard re-chunks responses without a length for keep-alive clients',
   'http-chunked-input': 'Switchyard de-chunks request bodies for uwsgi nodes',
   master: "Switchyard's main process always supervises its --workers",
+  socket: RUN_APPS_WITH_SPAWN,
+  'uwsgi-socket': RUN_APPS_WITH_SPAWN,
+  'http-socket': RUN_APPS_WITH_SPAWN,
+  'wsgi-file': RUN_APPS_WITH_SPAWN,
+  module: RUN_APPS_WITH_SPAWN,
+  wsgi: RUN_APPS_WITH_SPAWN,
+  mount: RUN_APPS_WITH_SPAWN,
+  'http-enable-proxy-protocol':
+    'PROXY protocol headers are NOT accepted: a request starting with one gets 400; let clients connect directly',
+  uid: 'Switchyard does NOT drop privileges: start it as the user it should run as',
+  gid: 'Switchyard does NOT drop privileges: start it as the group it should run as',
+  daemonize: 'Switchyard stays in the foreground and logs to stdout: run it under a service manager',
+  daemonize2: 'Switchyard stays in the foreground and logs to stdout: run it under a service manager',
+  pidfile: 'Switchyard writes no pidfile: run it under a service manager',
+  logto: 'Switchyard logs to stdout (JSON lines)',
+  'http-resubscribe': 'router chaining is not supported: the routers behind get no subscriptions from this one',
+  'http-fallback': "no fallback node on connect failure: Switchyard retries the host's other nodes",
+  'http-headers-timeout': 'use --client-header-timeout',
+  'http-manage-expect': 'Switchyard answers Expect: 100-continue itself; --max-body-size bounds bodies',
 };
 
 const CONFIG_LOGIC = /^(?:if-.*|end-?if|for|for-.*|endfor|end-for|include|inherit|ini|yaml|yml|json|js|xml|config)$/;
@@ -88,6 +115,13 @@ export function expandIniArgs(argv: readonly string[], context: IniContext): Ini
     } else if (arg.startsWith('--ini=')) {
       spec = arg.slice(6);
     }
+    if (arg === '-M') {
+      // uWSGI's short --master (a no-op here, warned about with the other uWSGI-only options).
+      args.push('--master');
+      continue;
+    }
+    // `uwsgi router.ini`: a config file as the first argument is an --ini (uWSGI reads it the same way).
+    if (spec === undefined && i === 0 && /^[^-].*\.ini(?::[\w.-]+)?$/.test(arg)) spec = arg;
     if (spec === undefined) {
       args.push(arg);
       continue;
@@ -135,7 +169,7 @@ function iniToArgs(spec: string, context: IniContext, warnings: IniWarning[], wa
     } else if (UWSGI_OPTION_NAMES.has(entry.key)) {
       if (!warned.has(entry.key)) {
         warned.add(entry.key);
-        const note = ALWAYS_ON[entry.key];
+        const note = OPTION_NOTES[entry.key];
         warnings.push({
           option: entry.key,
           location: where,
@@ -305,7 +339,7 @@ export function dropUwsgiOnlyArgs(
     if (m?.[2] === undefined && i + 1 < args.length && !args[i + 1]!.startsWith('-')) i++;
     if (warned.has(name)) continue;
     warned.add(name);
-    const note = ALWAYS_ON[name];
+    const note = OPTION_NOTES[name];
     warnings.push(`uWSGI option --${name} is not used by Switchyard (ignored${note === undefined ? '' : `: ${note}`})`);
   }
   return { args: kept, warnings };

@@ -153,6 +153,24 @@ describe('uWSGI ini files (--ini)', () => {
     assert.equal(failure(() => expand(path.join(dir, 'absent.ini'))).code, 'SY_BAD_OPTION');
   });
 
+  test('take a config file as the first argument and -M for --master, as uwsgi does', () => {
+    const file = ini('positional.ini', '[uwsgi]\nhttp = 127.0.0.1:8082\n[other]\nhttp = 127.0.0.1:8083\n');
+    for (const [argv, http] of [
+      [[file, '-M'], '127.0.0.1:8082'],
+      [[`${file}:other`], '127.0.0.1:8083'],
+    ] as const) {
+      const parsed = parseCli([...argv]);
+      assert.equal(parsed.kind, 'run');
+      if (parsed.kind !== 'run') return;
+      assert.deepEqual(parsed.config.http, [http]);
+    }
+    const parsed = parseCli([file, '-M']);
+    assert.deepEqual(parsed.kind === 'run' ? parsed.warnings?.map((w) => /--([a-z-]+)/.exec(w)?.[1]) : [], ['master']);
+    // Only the first argument, and only a .ini file: anything else positional is still refused.
+    assert.throws(() => parseCli(['--http', '127.0.0.1:8084', file]), { code: 'SY_BAD_OPTION' });
+    assert.throws(() => parseCli(['router.conf']), { code: 'SY_BAD_OPTION' });
+  });
+
   test('feeds parseCli: uWSGI aliases map to Switchyard options and warnings come back', () => {
     const file = ini(
       'full.ini',
@@ -200,6 +218,26 @@ describe('uWSGI options on the command line', () => {
     assert.deepEqual(parsed.config.subscriptionServer, ['127.0.0.1:2627']);
     const named = (parsed.warnings ?? []).map((w) => /--([a-z-]+)/.exec(w)?.[1]);
     assert.deepEqual(named, ['master', 'harakiri', 'http-keepalive', 'socket']);
+  });
+
+  test('say what to do instead when a dropped option changes behaviour (apps, privileges, PROXY protocol)', () => {
+    const parsed = parseCli([
+      '--socket',
+      ':3031',
+      '--uid',
+      'www',
+      '--http-enable-proxy-protocol',
+      '--wsgi-file',
+      'a.py',
+    ]);
+    assert.equal(parsed.kind, 'run');
+    if (parsed.kind !== 'run') return;
+    const warnings = parsed.warnings ?? [];
+    assert.equal(warnings.length, 4);
+    assert.match(warnings[0]!, /--socket .*--spawn/);
+    assert.match(warnings[1]!, /--uid .*does NOT drop privileges/);
+    assert.match(warnings[2]!, /--http-enable-proxy-protocol .*NOT accepted/);
+    assert.match(warnings[3]!, /--wsgi-file .*--spawn/);
   });
 
   test('leave unknown options to the parser: SY_BAD_OPTION', () => {
