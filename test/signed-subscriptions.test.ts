@@ -71,7 +71,7 @@ const nowSec = () => Math.floor(Date.now() / 1000);
 
 async function drops(app: Awaited<ReturnType<typeof startApp>>['app'], reason: string, count: number) {
   await waitFor(
-    () => ((app.subscriptions.stats().dropped as Record<string, number>)[reason]! >= count ? true : undefined),
+    () => ((app.subscriptions!.stats().dropped as Record<string, number>)[reason]! >= count ? true : undefined),
     3_000,
     `${count} ${reason} drop(s)`,
   );
@@ -105,8 +105,8 @@ describe('uWSGI RSA signed subscriptions (--subscriptions-sign-check)', { skip: 
     assert.equal((JSON.parse(reply.text) as { NODE: string }).NODE, 'signed');
     // The node's first two packets (t0, t0+1 s) are both accepted: unix strictly grows.
     await waitFor(() => (capture.received.length >= 2 ? true : undefined), 5_000, 'two captured packets');
-    await waitFor(() => (app.subscriptions.stats().subscribes >= 2 ? true : undefined), 3_000, 'two accepted');
-    assert.equal(app.subscriptions.stats().dropped.replayed, 0);
+    await waitFor(() => (app.subscriptions!.stats().subscribes >= 2 ? true : undefined), 3_000, 'two accepted');
+    assert.equal(app.subscriptions!.stats().dropped.replayed, 0);
     const ack = await waitFor(() => acks.received[0], 3_000, 'the new-node ack');
     assert.equal(ack.toString(), `[subscription ack] secure.test => new node: 127.0.0.1:${node.port}`);
 
@@ -174,7 +174,7 @@ describe('uWSGI RSA signed subscriptions (--subscriptions-sign-check)', { skip: 
       'a routed request',
     );
     assert.equal((JSON.parse(reply.text) as { NODE: string }).NODE, 's2');
-    const dropped = app.subscriptions.stats().dropped;
+    const dropped = app.subscriptions!.stats().dropped;
     assert.equal(dropped['bad-signature'] + dropped.unsigned + dropped.replayed, 0);
   });
 });

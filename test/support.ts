@@ -34,8 +34,8 @@ export async function startApp(
   return {
     app,
     httpPort: app.router.addresses()[0]!.port,
-    subscriptionPort: app.subscriptions.addresses()[0]!.port,
-    adminPort: app.admin.address()!.port,
+    subscriptionPort: app.subscriptions!.addresses()[0]!.port,
+    adminPort: app.admin!.address()!.port,
   };
 }
 

@@ -146,8 +146,8 @@ describe('switchyard --workers 2', () => {
     });
     await app.start();
     httpPort = app.httpAddresses()[0]!.port;
-    subscriptionPort = app.subscriptions.addresses()[0]!.port;
-    adminPort = app.admin.address()!.port;
+    subscriptionPort = app.subscriptions!.addresses()[0]!.port;
+    adminPort = app.admin!.address()!.port;
   });
 
   after(async () => {
@@ -343,7 +343,7 @@ describe('switchyard --workers (process)', () => {
     const app = new SwitchyardApp({ config: parsed.config, logger: pino({ level: 'silent' }), workerArgv: all });
     await app.start();
     try {
-      announce(app.subscriptions.addresses()[0]!.port, 'subscribe', 'slow.test', slow.port);
+      announce(app.subscriptions!.addresses()[0]!.port, 'subscribe', 'slow.test', slow.port);
       await converged(app, 2);
       const pending = get(app.httpAddresses()[0]!.port, 'slow.test', '/slow');
       await waitFor(() => (slow.slowStarted > 0 ? true : undefined), 5000, 'the request at the node');
@@ -394,7 +394,7 @@ describe('switchyard --workers (process)', () => {
     const app = new SwitchyardApp({ config: parsed.config, logger: pino({ level: 'silent' }), workerArgv: argv });
     await app.start();
     const agent = announceNode({
-      server: `127.0.0.1:${app.subscriptions.addresses()[0]!.port}`,
+      server: `127.0.0.1:${app.subscriptions!.addresses()[0]!.port}`,
       key: 'signed.test',
       address: `127.0.0.1:${backend.port}`,
       proto: 'http',

@@ -154,7 +154,7 @@ export async function measurePipeline(options: PipelineOptions = {}): Promise<St
   const app = new SwitchyardApp({ config: parsed.config, logger: pino({ level: 'silent' }) });
   await app.start();
   try {
-    const server = app.subscriptions;
+    const server = app.subscriptions!;
     let offset = 0;
     const fresh = () => {
       // Adds need hosts the table has not seen: a new batch per round.

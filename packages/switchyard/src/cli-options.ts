@@ -41,11 +41,13 @@ export interface StaticNodeConfig {
 
 export interface SwitchyardConfig {
   readonly http: readonly string[];
+  /** UDP subscription binds; empty for `--subscription-server off` (no socket, no intake). */
   readonly subscriptionServer: readonly string[];
   readonly httpTo: readonly StaticNodeConfig[];
   /** Seconds of silence after which a subscribed node expires. */
   readonly subscriptionTolerance: number;
-  readonly admin: string;
+  /** Admin API listener (it also serves /metrics); undefined for `--admin off` (no admin listener). */
+  readonly admin: string | undefined;
   /** Upstream idle timeout, seconds (uWSGI --http-timeout). */
   readonly httpTimeout: number;
   readonly httpConnectTimeout: number;
@@ -90,8 +92,8 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
   'subscription-server': {
     type: 'string',
     multiple: true,
-    value: 'ADDR',
-    help: 'UDP subscription server address, repeatable (alias --http-subscription-server)',
+    value: 'ADDR|off',
+    help: 'UDP subscription server address, repeatable; off (or none): no subscription socket (alias --http-subscription-server)',
     defaultText: '127.0.0.1:2626',
   },
   'http-to': {
@@ -106,7 +108,12 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
     help: 'silence after which a subscribed node expires',
     defaultText: '17',
   },
-  admin: { type: 'string', value: 'ADDR', help: 'admin API listener', defaultText: '127.0.0.1:9090' },
+  admin: {
+    type: 'string',
+    value: 'ADDR|off',
+    help: 'admin API listener, also serving /metrics; off (or none): no admin listener',
+    defaultText: '127.0.0.1:9090',
+  },
   'http-timeout': {
     type: 'string',
     value: 'SECS',
@@ -164,6 +171,41 @@ function listenAddress(option: string) {
   });
 }
 
+/** The values that turn an optional listener (`--subscription-server`, `--admin`) off. */
+const OFF_VALUES: readonly string[] = ['off', 'none'];
+
+function isOff(value: string): boolean {
+  return OFF_VALUES.includes(value);
+}
+
+/**
+ * A listen address (default `fallback`) or `off`/`none` (→ undefined: the listener is not opened). The
+ * default sits before the transform: zod would otherwise put it back in place of the undefined output.
+ */
+function optionalListenAddress(option: string, fallback: string) {
+  return z
+    .string()
+    .refine((v) => isOff(v) || parseListenAddress(v) !== undefined, {
+      message: `${option} takes host:port, :port, [ipv6]:port or off`,
+    })
+    .default(fallback)
+    .transform((v) => (isOff(v) ? undefined : v));
+}
+
+/** Repeatable listen addresses, or a single `off`/`none` (→ []: nothing is bound). */
+function optionalListenAddresses(option: string) {
+  return z
+    .array(
+      z.string().refine((v) => isOff(v) || parseListenAddress(v) !== undefined, {
+        message: `${option} takes host:port, :port, [ipv6]:port or off`,
+      }),
+    )
+    .refine((list) => list.length === 1 || !list.some(isOff), {
+      message: `${option} off cannot be combined with addresses`,
+    })
+    .transform((list) => (list.some(isOff) ? [] : list));
+}
+
 function seconds(option: string) {
   return z
     .string()
@@ -185,10 +227,10 @@ function count(option: string, max: number) {
 
 const schema = z.strictObject({
   http: z.array(listenAddress('--http')).default(['0.0.0.0:8080']),
-  'subscription-server': z.array(listenAddress('--subscription-server')).default(['127.0.0.1:2626']),
+  'subscription-server': optionalListenAddresses('--subscription-server').default(['127.0.0.1:2626']),
   'http-to': z.array(z.string()).default([]),
   'subscription-tolerance': seconds('--subscription-tolerance').default(17),
-  admin: listenAddress('--admin').default('127.0.0.1:9090'),
+  admin: optionalListenAddress('--admin', '127.0.0.1:9090'),
   'http-timeout': seconds('--http-timeout').default(60),
   'http-connect-timeout': seconds('--http-connect-timeout').default(5),
   'http-var': z.array(z.string().regex(/^[A-Za-z0-9_.-]+=.*$/, '--http-var takes KEY=VALUE')).default([]),

@@ -3,7 +3,9 @@
  * (127.0.0.1:2626) and admin API (127.0.0.1:9090), two Node HTTP backends announced by the agent
  * library for `demo.localhost`, and — when `uwsgi` with the python3 plugin is installed — a real uWSGI
  * node subscribing with `--subscribe-to`. Prints a curl line to try; Ctrl-C stops everything (the
- * backends unsubscribe first). Router options may be given to override the demo's addresses.
+ * backends unsubscribe first). Router options may be given to override the demo's addresses;
+ * `--subscription-server off` is refused (SY_BAD_OPTION: the backends announce themselves), `--admin off`
+ * only drops the admin curl line.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,7 +16,7 @@ import path from 'node:path';
 import { type AgentHandle, announce } from '@switchyard/agent';
 import { pino } from 'pino';
 import { parseCli } from './cli-options.js';
-import { exitCodeFor } from './errors.js';
+import { CliError, exitCodeFor } from './errors.js';
 import { waitForSignal } from './router-cli.js';
 import { SwitchyardApp } from './switchyard-app.js';
 
@@ -37,6 +39,14 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
   }
   if (parsed.kind !== 'run') return runDemoHelp();
   const config = parsed.config;
+  if (config.subscriptionServer.length === 0) {
+    const error = new CliError(
+      'the demo backends announce themselves: --subscription-server off cannot be used with switchyard demo',
+      '--subscription-server',
+    );
+    process.stderr.write(`switchyard demo: ${error.message}\n`);
+    return exitCodeFor(error);
+  }
   const logger = pino({ level: config.logLevel });
   const app = new SwitchyardApp({ config, logger });
   try {
@@ -45,7 +55,7 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
     process.stderr.write(`switchyard demo: ${(error as Error).message}\n`);
     return exitCodeFor(error);
   }
-  const subscriptionServer = app.subscriptions.addresses()[0]!;
+  const subscriptionServer = app.subscriptionAddresses()[0]!;
   const server = `${subscriptionServer.family === 'IPv6' ? `[${subscriptionServer.address}]` : subscriptionServer.address}:${subscriptionServer.port}`;
   const backends: http.Server[] = [];
   const agents: AgentHandle[] = [];
@@ -62,13 +72,14 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
   const uwsgi = await startUwsgiNode(server);
   const listen = app.router.addresses()[0]!;
   const port = listen.port;
+  const admin = app.adminAddress();
   process.stdout.write(
     [
       '',
       `Switchyard demo is running: ${backends.length} Node backends${uwsgi === undefined ? '' : ' and 1 uWSGI node'} announced "${DEMO_KEY}".`,
       '',
       `  curl http://${DEMO_KEY}:${port}/            (or: curl -H 'Host: ${DEMO_KEY}' http://127.0.0.1:${port}/)`,
-      `  curl http://127.0.0.1:${app.admin.address()?.port ?? 9090}/v1/vhosts     (the live table)`,
+      ...(admin === undefined ? [] : [`  curl http://127.0.0.1:${admin.port}/v1/vhosts     (the live table)`]),
       '',
       uwsgi === undefined ? '  (install uwsgi-core and uwsgi-plugin-python3 to add a real uWSGI node)\n' : '',
       'Ctrl-C to stop.',

@@ -89,11 +89,14 @@ export const OPERATOR_SCHEMA = {
 
 type OperatorValues = z.output<z.ZodObject<typeof OPERATOR_SCHEMA>>;
 
-/** Resolves tokens (reading token files) and checks the admin exposure rule. Throws CliError. */
-export function operatorConfig(v: OperatorValues, admin: string): OperatorConfig {
+/**
+ * Resolves tokens (reading token files) and checks the admin exposure rule. `admin` is undefined for
+ * `--admin off` (tokens are then accepted and unused). Throws CliError.
+ */
+export function operatorConfig(v: OperatorValues, admin: string | undefined): OperatorConfig {
   const adminToken = token(v['admin-token'], v['admin-token-file'], '--admin-token');
   const adminReadToken = token(v['admin-read-token'], v['admin-read-token-file'], '--admin-read-token');
-  const bind = parseListenAddress(admin);
+  const bind = admin === undefined ? undefined : parseListenAddress(admin);
   if (bind !== undefined && !isLoopback(bind.host) && adminToken === undefined && adminReadToken === undefined) {
     throw new CliError(
       `--admin ${admin} is not a loopback address: set --admin-token (or --admin-token-file) so the admin API is not open to the network`,

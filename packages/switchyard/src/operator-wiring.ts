@@ -41,7 +41,8 @@ export function operatorRouterOptions(config: OperatorConfig): Pick<RouterOption
 export interface OperatorParts {
   readonly router: Router;
   readonly registry: SubscriptionRegistry;
-  readonly subscriptions: SubscriptionServer;
+  /** Undefined for `--subscription-server off`: no rejected events, no subscription packet families. */
+  readonly subscriptions: SubscriptionServer | undefined;
   readonly toVhostNode: (node: RegisteredNode) => VhostNode;
 }
 
@@ -56,7 +57,7 @@ export class OperatorWiring {
     const { router, registry, subscriptions } = parts;
     const events = router.ops.events;
     registry.onEvent((event) => this.record(event));
-    subscriptions.onDrop((reason, detail, source, key) =>
+    subscriptions?.onDrop((reason, detail, source, key) =>
       events.rejected(reason, detail, `${source.address}:${source.port}`, key),
     );
     router.ops.operator.removeSubscription = (key, address) => registry.remove(key, address, 'admin');
@@ -112,9 +113,27 @@ export class OperatorWiring {
   }
 }
 
-function subscriptionFamilies(subscriptions: SubscriptionServer, registry: SubscriptionRegistry): MetricFamily[] {
-  const s = subscriptions.stats();
+function subscriptionFamilies(
+  subscriptions: SubscriptionServer | undefined,
+  registry: SubscriptionRegistry,
+): MetricFamily[] {
   const r = registry.metrics();
+  return [
+    ...(subscriptions === undefined ? [] : packetFamilies(subscriptions)),
+    {
+      name: 'switchyard_registry_nodes',
+      help: 'Subscribed nodes in the registry, by state.',
+      type: 'gauge',
+      values: [
+        { labels: { state: 'active' }, value: r.nodes - r.draining },
+        { labels: { state: 'draining' }, value: r.draining },
+      ],
+    },
+  ];
+}
+
+function packetFamilies(subscriptions: SubscriptionServer): MetricFamily[] {
+  const s = subscriptions.stats();
   return [
     {
       name: 'switchyard_subscription_packets_total',
@@ -136,15 +155,6 @@ function subscriptionFamilies(subscriptions: SubscriptionServer, registry: Subsc
       help: 'Subscription packets dropped, by reason.',
       type: 'counter',
       values: Object.entries(s.dropped).map(([reason, value]) => ({ labels: { reason }, value })),
-    },
-    {
-      name: 'switchyard_registry_nodes',
-      help: 'Subscribed nodes in the registry, by state.',
-      type: 'gauge',
-      values: [
-        { labels: { state: 'active' }, value: r.nodes - r.draining },
-        { labels: { state: 'draining' }, value: r.draining },
-      ],
     },
   ];
 }

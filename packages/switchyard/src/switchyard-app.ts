@@ -6,6 +6,10 @@
  * Long-lived: the constructor does no I/O; `start()` binds everything or nothing (on a failure whatever
  * was already bound is closed and the error, SY_BIND_FAILED naming the address and option, is rethrown);
  * `close()` stops accepting, drains in-flight requests (bounded by `shutdownTimeout`) and is safe twice.
+ *
+ * The subscription server and the admin API are optional (`--subscription-server off`, `--admin off`):
+ * then `subscriptions` / `admin` are undefined, nothing is bound for them, and the registry and router
+ * work as usual with static (`--http-to`, `--spawn`) nodes (and admin-added ones when the admin API is on).
  */
 import { AdminServer, ClusterRuntime, formatAddress, Router, type VhostNode } from '@switchyard/router';
 import {
@@ -43,9 +47,11 @@ export interface SwitchyardAppOptions {
 export class SwitchyardApp {
   readonly router: Router;
   readonly registry: SubscriptionRegistry;
-  readonly subscriptions: SubscriptionServer;
+  /** Undefined for `--subscription-server off`: no UDP socket, no intake. */
+  readonly subscriptions: SubscriptionServer | undefined;
   readonly security: SubscriptionSecurity;
-  readonly admin: AdminServer;
+  /** Undefined for `--admin off`: no admin listener, hence no /v1 API and no /metrics. */
+  readonly admin: AdminServer | undefined;
   /** uWSGI compatibility: `--http-stats` server and `--spawn` workers (uwsgi-compat-wiring.ts). */
   readonly compat: CompatComponents;
   /** sni_crt/sni_key/sni_ca of verified subscriptions → router certificates (sni-subscriptions.ts). */
@@ -98,15 +104,18 @@ export class SwitchyardApp {
       // Read per datagram: once everything is bound the list is kept (each read costs getsockname calls).
       ownListeners: () => this.boundListeners ?? this.listeners(),
     });
-    this.subscriptions = new SubscriptionServer({
-      binds: [...config.subscriptionServer],
-      registry: this.registry,
-      logger,
-      mountpoints: config.compat.mountpoints,
-      verifier: this.security,
-      admission: this.security,
-      acknowledger: this.security,
-    });
+    this.subscriptions =
+      config.subscriptionServer.length === 0
+        ? undefined
+        : new SubscriptionServer({
+            binds: [...config.subscriptionServer],
+            registry: this.registry,
+            logger,
+            mountpoints: config.compat.mountpoints,
+            verifier: this.security,
+            admission: this.security,
+            acknowledger: this.security,
+          });
     this.operator = new OperatorWiring(config.operator, {
       router: this.router,
       registry: this.registry,
@@ -115,25 +124,29 @@ export class SwitchyardApp {
     });
     const operatorAdmin = this.operator.adminOptions();
     const cluster = this.cluster;
-    this.admin = new AdminServer({
-      ...operatorAdmin,
-      ...(cluster === undefined
-        ? {}
-        : {
-            metrics: () => [...(operatorAdmin.metrics?.() ?? []), ...cluster.families()],
-            remoteMetrics: () => cluster.metrics(),
-          }),
-      listen: config.admin,
-      router: this.router,
-      ready: () => this.ready && this.closing === undefined,
-      stats: () => ({
-        subscriptions: this.subscriptions.stats(),
-        registry: this.registry.metrics(),
-        subscriptionSecurity: this.security.stats(),
-        ...(cluster === undefined ? {} : { ...cluster.reports.trafficStats(), workers: cluster.stats() }),
-      }),
-      logger,
-    });
+    const subscriptions = this.subscriptions;
+    this.admin =
+      config.admin === undefined
+        ? undefined
+        : new AdminServer({
+            ...operatorAdmin,
+            ...(cluster === undefined
+              ? {}
+              : {
+                  metrics: () => [...(operatorAdmin.metrics?.() ?? []), ...cluster.families()],
+                  remoteMetrics: () => cluster.metrics(),
+                }),
+            listen: config.admin,
+            router: this.router,
+            ready: () => this.ready && this.closing === undefined,
+            stats: () => ({
+              ...(subscriptions === undefined ? {} : { subscriptions: subscriptions.stats() }),
+              registry: this.registry.metrics(),
+              subscriptionSecurity: this.security.stats(),
+              ...(cluster === undefined ? {} : { ...cluster.reports.trafficStats(), workers: cluster.stats() }),
+            }),
+            logger,
+          });
     for (const node of config.httpTo) {
       const target = parseUpstreamTarget(node.address)!;
       this.router.addStaticNode({
@@ -193,12 +206,12 @@ export class SwitchyardApp {
   async start(): Promise<void> {
     try {
       await this.security.start();
-      await this.subscriptions.start();
+      await this.subscriptions?.start();
       await this.operator.start();
       await this.router.start();
       await this.cluster?.start();
       await this.compat.start();
-      await this.admin.start();
+      await this.admin?.start();
     } catch (error) {
       await this.shutdown();
       throw error;
@@ -206,14 +219,14 @@ export class SwitchyardApp {
     this.boundListeners = this.listeners();
     this.registry.start();
     this.ready = true;
-    const admin = this.admin.address();
+    const admin = this.admin?.address();
     this.logger.info(
       {
         component: 'switchyard',
         http: this.httpAddresses().map((a) => formatAddress(a.address, a.port)),
         https: this.httpsAddresses().map((a) => formatAddress(a.address, a.port)),
         ...(this.cluster === undefined ? {} : { workers: this.config.workers }),
-        subscriptionServer: this.subscriptions.addresses().map((a) => formatAddress(a.address, a.port)),
+        subscriptionServer: this.subscriptionAddresses().map((a) => formatAddress(a.address, a.port)),
         admin: admin === undefined ? undefined : formatAddress(admin.address, admin.port),
       },
       'switchyard ready',
@@ -227,7 +240,7 @@ export class SwitchyardApp {
 
   private async shutdown(): Promise<void> {
     this.ready = false;
-    await this.subscriptions.close();
+    await this.subscriptions?.close();
     await this.security.close();
     await this.cluster?.close();
     await this.router.close();
@@ -235,7 +248,7 @@ export class SwitchyardApp {
     await this.compat.close();
     await this.registry.close();
     this.tableLog.close();
-    await this.admin.close();
+    await this.admin?.close();
   }
 
   get configuration(): SwitchyardConfig {
@@ -251,13 +264,23 @@ export class SwitchyardApp {
     return this.cluster === undefined ? this.router.httpsAddresses() : this.cluster.addresses().https;
   }
 
+  /** Where subscriptions are read: empty before start(), after close() and for `--subscription-server off`. */
+  subscriptionAddresses(): readonly { address: string; port: number; family: string }[] {
+    return this.subscriptions?.addresses() ?? [];
+  }
+
+  /** Where the admin API (and /metrics) listens: undefined before start(), after close() and for `--admin off`. */
+  adminAddress(): { address: string; port: number } | undefined {
+    return this.admin?.address();
+  }
+
   /** The addresses this process listens on (HTTP, HTTPS, subscriptions, admin). */
   private listeners(): { address: string; port: number }[] {
     return [
       ...this.httpAddresses(),
       ...this.httpsAddresses(),
-      ...this.subscriptions.addresses(),
-      ...[this.admin.address()].filter((a) => a !== undefined),
+      ...this.subscriptionAddresses(),
+      ...[this.adminAddress()].filter((a) => a !== undefined),
     ];
   }
 }

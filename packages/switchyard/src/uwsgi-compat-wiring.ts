@@ -40,7 +40,8 @@ export function createCompatComponents(
   parts: {
     readonly router: Router;
     readonly registry: SubscriptionRegistry;
-    readonly subscriptions: SubscriptionServer;
+    /** Undefined for `--subscription-server off` (the stats document then lists no subscription server). */
+    readonly subscriptions: SubscriptionServer | undefined;
     readonly logger: Logger;
     readonly clock: () => number;
     /** Where HTTP is served (the workers' shared listeners with `--workers`). */
@@ -57,7 +58,7 @@ export function createCompatComponents(
           listen: c.statsServer,
           router,
           registry,
-          subscriptionAddresses: () => subscriptions.addresses().map((a) => formatAddress(a.address, a.port)),
+          subscriptionAddresses: () => (subscriptions?.addresses() ?? []).map((a) => formatAddress(a.address, a.port)),
           ...(parts.httpAddresses === undefined ? {} : { httpAddresses: parts.httpAddresses }),
           version: `switchyard-${packageVersion()}`,
           logger,

@@ -121,7 +121,7 @@ describe('subscription security options', () => {
       assert.equal(exitCodeFor(err), 2);
       return true;
     });
-    assert.deepEqual(app.subscriptions.addresses(), []);
+    assert.deepEqual(app.subscriptions!.addresses(), []);
     await app.close();
   });
 });
