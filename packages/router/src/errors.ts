@@ -15,6 +15,7 @@ export type RouterErrorCode =
   | 'SY_EXPECTATION_FAILED' // 417: an Expect other than 100-continue
   | 'SY_VERSION_NOT_SUPPORTED' // 505: an HTTP version other than 1.0 and 1.1
   | 'SY_TOO_MANY_CONNECTIONS' // 503: --max-connections client connections are open
+  | 'SY_BAD_PROXY_HEADER' // 400 (metrics only: the connection is closed unanswered): no valid PROXY header
   | 'SY_INTERNAL' // 500: a bug caught before it could crash the process
   | 'SY_NO_LIVE_NODE' // 503: the host exists but has no live node
   | 'SY_SHUTTING_DOWN' // 503: the router is draining
@@ -116,6 +117,7 @@ const STATUS: Readonly<Record<RouterErrorCode, number>> = {
   SY_EXPECTATION_FAILED: 417,
   SY_VERSION_NOT_SUPPORTED: 505,
   SY_TOO_MANY_CONNECTIONS: 503,
+  SY_BAD_PROXY_HEADER: 400,
   SY_INTERNAL: 500,
   SY_NO_LIVE_NODE: 503,
   SY_SHUTTING_DOWN: 503,

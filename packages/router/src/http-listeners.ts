@@ -21,6 +21,7 @@ import { type ClientLimits, clientServerOptions } from './client-limits.js';
 import { RouterError } from './errors.js';
 import { type HttpsListenerSpec, httpsServerOptions } from './https-listener.js';
 import { formatAddress, parseListenAddress } from './listen-address.js';
+import { requireProxyProtocol } from './proxy-protocol.js';
 
 /** Where the listeners hand their events; the handler object is called directly (no wrapper per request). */
 export interface ListenerHandler {
@@ -46,6 +47,10 @@ export interface HttpListenersOptions {
   readonly connections: ClientConnections;
   readonly handler: ListenerHandler;
   readonly logger: Logger;
+  /** Every connection starts with a PROXY header (v1/v2) naming the client (proxy-protocol.ts). */
+  readonly proxyProtocol?: boolean;
+  /** A connection closed for a missing or invalid PROXY header. */
+  readonly onProxyRejected?: (reason: string) => void;
 }
 
 export class HttpListeners {
@@ -117,6 +122,13 @@ export class HttpListeners {
         ? http.createServer(settings)
         : (https.createServer({ ...settings, ...tls }) as unknown as http.Server);
     if (tls !== undefined) this.tlsServers.add(server);
+    if (this.options.proxyProtocol === true) {
+      // Before any other 'connection' listener: Node's HTTP/TLS handling then starts after the header.
+      requireProxyProtocol(server, {
+        timeoutMs: this.options.limits.headersTimeoutMs,
+        onRejected: (reason) => this.options.onProxyRejected?.(reason),
+      });
+    }
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
       handler.handleUpgrade(req, socket, head),
     );

@@ -76,6 +76,7 @@ export {
   type OutlierOptions,
 } from './outlier-detector.js';
 export { PeakEwmaP2C } from './p2c-ewma-balancer.js';
+export { type ProxyHeaderResult, type ProxySource, parseProxyHeader } from './proxy-protocol.js';
 export { RetryBudget, type RetryBudgetOptions, type RetryBudgetStats } from './retry-budget.js';
 export { explainRoute, type RouteExplanationView } from './route-explainer.js';
 export { Router, type RouterOptions, type RouterStats } from './router.js';

@@ -63,6 +63,11 @@ export interface RouterOptions extends ClientLimitOptions, ForwardingOptions {
   /** `--http-modifier1/2`: when non-zero, replaces every uwsgi node's modifier (uWSGI semantics). Default 0. */
   readonly modifier1?: number;
   readonly modifier2?: number;
+  /**
+   * `--http-enable-proxy-protocol`: every client connection (HTTP and HTTPS listeners) must start with a
+   * PROXY protocol v1/v2 header, whose source becomes the client address (proxy-protocol.ts). Default off.
+   */
+  readonly proxyProtocol?: boolean;
   /** Operator surface: per-host policies, event log, metrics top-N, balancer catalog (router-operations.ts). */
   readonly operations?: RouterOperationsOptions;
 }

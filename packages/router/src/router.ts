@@ -152,6 +152,11 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment, Listener
       connections: this.connections,
       handler: this,
       logger: this.logger,
+      proxyProtocol: options.proxyProtocol === true,
+      onProxyRejected: (reason) => {
+        this.errorResponder.count('SY_BAD_PROXY_HEADER');
+        this.logger.debug({ code: 'SY_BAD_PROXY_HEADER', reason }, 'connection closed: no valid PROXY header');
+      },
     });
   }
 

@@ -7,6 +7,7 @@
  *  --http-fallback-key KEY            pool for unmatched hosts (alias --http-subscription-fallback-key)
  *  --http-modifier1 N / -2 N          override every uwsgi node's modifiers when non-zero
  *  --http-stats ADDR                  uWSGI-format stats server (aliases --http-stats-server, --http-ss)
+ *  --http-enable-proxy-protocol       every client connection starts with a PROXY v1/v2 header (required)
  *  --ini FILE[:section]               uWSGI ini file (expanded before parsing: uwsgi-ini.ts)
  *  --spawn CMD --processes N          embedded mode: run N workers and route to them (worker-spawner.ts)
  *  --spawn-key HOST --spawn-protocol P
@@ -39,6 +40,8 @@ export interface UwsgiCompatConfig {
   readonly modifier2: number;
   /** Stats server listen address. */
   readonly statsServer: string | undefined;
+  /** Client connections carry a PROXY protocol header (router proxy-protocol.ts). */
+  readonly proxyProtocol: boolean;
   readonly spawn: SpawnConfig | undefined;
 }
 
@@ -78,6 +81,11 @@ export const COMPAT_OPTIONS: Readonly<Record<string, CompatOptionSpec>> = {
     value: 'N',
     help: 'uwsgi modifier2 sent to every uwsgi node instead of its own (0 = keep)',
     defaultText: '0',
+  },
+  'http-enable-proxy-protocol': {
+    type: 'boolean',
+    help: 'every client connection must start with a PROXY protocol v1/v2 header (from a TCP load balancer); its source is the client address',
+    defaultText: 'off',
   },
   'http-stats': {
     type: 'string',
@@ -140,6 +148,7 @@ export const COMPAT_SCHEMA = {
     .refine((n) => n !== 123, '--http-modifier1 123 (uWSGI raw-body mode) is not supported')
     .default(0),
   'http-modifier2': modifier('--http-modifier2').default(0),
+  'http-enable-proxy-protocol': z.boolean().optional(),
   'http-stats': z
     .string()
     .refine((v) => parseListenAddress(v) !== undefined, '--http-stats takes host:port, :port or [ipv6]:port')
@@ -187,6 +196,7 @@ export function compatConfig(v: CompatValues, warnings: string[]): UwsgiCompatCo
     modifier1: v['http-modifier1'],
     modifier2: v['http-modifier2'],
     statsServer: v['http-stats'],
+    proxyProtocol: v['http-enable-proxy-protocol'] === true,
     spawn,
   };
 }

@@ -19,10 +19,10 @@ export interface CompatComponents {
   close(): Promise<void>;
 }
 
-/** Router options implied by the compat config (lookup rules, modifier overrides). */
+/** Router options implied by the compat config (lookup rules, modifier overrides, PROXY protocol). */
 export function compatRouterOptions(
   config: SwitchyardConfig,
-): Pick<RouterOptions, 'lookup' | 'modifier1' | 'modifier2'> {
+): Pick<RouterOptions, 'lookup' | 'modifier1' | 'modifier2' | 'proxyProtocol'> {
   const c = config.compat;
   return {
     lookup: {
@@ -32,6 +32,7 @@ export function compatRouterOptions(
     },
     modifier1: c.modifier1,
     modifier2: c.modifier2,
+    proxyProtocol: c.proxyProtocol,
   };
 }
 

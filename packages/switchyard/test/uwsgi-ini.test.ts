@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { parseCli } from '../src/cli-options.js';
 import { CliError } from '../src/errors.js';
+import { compatRouterOptions } from '../src/uwsgi-compat-wiring.js';
 import { expandIniArgs, type IniContext } from '../src/uwsgi-ini.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sy-ini-'));
@@ -220,13 +221,14 @@ describe('uWSGI options on the command line', () => {
     assert.deepEqual(named, ['master', 'harakiri', 'http-keepalive', 'socket']);
   });
 
-  test('say what to do instead when a dropped option changes behaviour (apps, privileges, PROXY protocol)', () => {
+  test('say what to do instead when a dropped option changes behaviour (apps, privileges, daemonizing)', () => {
     const parsed = parseCli([
       '--socket',
       ':3031',
       '--uid',
       'www',
-      '--http-enable-proxy-protocol',
+      '--daemonize',
+      '/var/log/r.log',
       '--wsgi-file',
       'a.py',
     ]);
@@ -236,8 +238,16 @@ describe('uWSGI options on the command line', () => {
     assert.equal(warnings.length, 4);
     assert.match(warnings[0]!, /--socket .*--spawn/);
     assert.match(warnings[1]!, /--uid .*does NOT drop privileges/);
-    assert.match(warnings[2]!, /--http-enable-proxy-protocol .*NOT accepted/);
+    assert.match(warnings[2]!, /--daemonize .*foreground/);
     assert.match(warnings[3]!, /--wsgi-file .*--spawn/);
+  });
+
+  test('--http-enable-proxy-protocol is a Switchyard option too (PROXY headers required), from the command line or an ini file', () => {
+    const on = parseCli(['--http-enable-proxy-protocol']);
+    const off = parseCli([]);
+    assert.equal(on.kind === 'run' && compatRouterOptions(on.config).proxyProtocol, true);
+    assert.equal(on.kind === 'run' && (on.warnings ?? []).length, 0);
+    assert.equal(off.kind === 'run' && compatRouterOptions(off.config).proxyProtocol, false);
   });
 
   test('leave unknown options to the parser: SY_BAD_OPTION', () => {
