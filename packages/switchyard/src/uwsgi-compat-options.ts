@@ -126,6 +126,8 @@ export const COMPAT_ALIASES: Readonly<Record<string, string>> = {
   'subscription-mountpoint': 'subscription-mountpoints',
   'http-stats-server': 'http-stats',
   'http-ss': 'http-stats',
+  // uWSGI's time to receive a request's headers: the same limit.
+  'http-headers-timeout': 'client-header-timeout',
 };
 
 function modifier(option: string) {

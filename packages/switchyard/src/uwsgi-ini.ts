@@ -91,13 +91,24 @@ const OPTION_NOTES: Readonly<Record<string, string>> = {
   logto: 'Switchyard logs to stdout (JSON lines)',
   'http-resubscribe': 'router chaining is not supported: the routers behind get no subscriptions from this one',
   'http-fallback': "no fallback node on connect failure: Switchyard retries the host's other nodes",
-  'http-headers-timeout': 'use --client-header-timeout',
   'http-manage-expect': 'Switchyard answers Expect: 100-continue itself; --max-body-size bounds bodies',
 };
 
 const CONFIG_LOGIC = /^(?:if-.*|end-?if|for|for-.*|endfor|end-for|include|inherit|ini|yaml|yml|json|js|xml|config)$/;
 const TRUE = new Set(['', 'true', '1', 'yes', 'on']);
 const FALSE = new Set(['false', '0', 'no', 'off']);
+
+/**
+ * uWSGI options whose value maps onto a Switchyard option: `http-keepalive = N` with N > 1 is uWSGI's
+ * keep-alive idle timeout in seconds (`--client-keepalive-timeout N`; 0/1/true only turn keep-alive on,
+ * which Switchyard always is). Undefined = no translation (the option is dropped with its warning).
+ */
+function translateUwsgiOption(name: string, value: string): string[] | undefined {
+  if (name === 'http-keepalive' && /^\d+$/.test(value) && Number(value) > 1) {
+    return ['--client-keepalive-timeout', String(Number(value))];
+  }
+  return undefined;
+}
 
 /** Replaces every `--ini X` / `--ini=X` of `argv` with the options of that file. Throws CliError. */
 export function expandIniArgs(argv: readonly string[], context: IniContext): IniExpansion {
@@ -164,6 +175,8 @@ function iniToArgs(spec: string, context: IniContext, warnings: IniWarning[], wa
         '--ini',
         where,
       );
+    } else if (translateUwsgiOption(entry.key, value) !== undefined) {
+      args.push(...translateUwsgiOption(entry.key, value)!);
     } else if (UWSGI_OPTION_NAMES.has(entry.key)) {
       if (!warned.has(entry.key)) {
         warned.add(entry.key);
@@ -334,7 +347,13 @@ export function dropUwsgiOnlyArgs(
       kept.push(arg);
       continue;
     }
-    if (m?.[2] === undefined && i + 1 < args.length && !args[i + 1]!.startsWith('-')) i++;
+    let value = m?.[2]?.slice(1);
+    if (m?.[2] === undefined && i + 1 < args.length && !args[i + 1]!.startsWith('-')) value = args[++i];
+    const translated = translateUwsgiOption(name, value ?? '');
+    if (translated !== undefined) {
+      kept.push(...translated);
+      continue;
+    }
     if (warned.has(name)) continue;
     warned.add(name);
     const note = OPTION_NOTES[name];

@@ -172,6 +172,26 @@ describe('uWSGI ini files (--ini)', () => {
     assert.throws(() => parseCli(['router.conf']), { code: 'SY_BAD_OPTION' });
   });
 
+  test('maps http-keepalive = N (N > 1) to the keep-alive timeout and http-headers-timeout to the header timeout', () => {
+    const file = ini('timeouts.ini', '[uwsgi]\nhttp-keepalive = 30\nhttp-headers-timeout = 7\n');
+    const fromIni = parseCli(['--ini', file]);
+    const fromCli = parseCli(['--http-keepalive', '45', '--http-headers-timeout', '9']);
+    const plain = parseCli(['--http-keepalive', '1', '--http-keepalive']);
+    if (fromIni.kind !== 'run' || fromCli.kind !== 'run' || plain.kind !== 'run') return assert.fail('not a run');
+    assert.deepEqual(
+      [fromIni.config.hardening.clientKeepaliveTimeout, fromIni.config.hardening.clientHeaderTimeout],
+      [30, 7],
+    );
+    assert.deepEqual(fromIni.warnings ?? [], []);
+    assert.deepEqual(
+      [fromCli.config.hardening.clientKeepaliveTimeout, fromCli.config.hardening.clientHeaderTimeout],
+      [45, 9],
+    );
+    // 1 or no value only turns keep-alive on (always on here): dropped with its warning, default timeout.
+    assert.equal(plain.config.hardening.clientKeepaliveTimeout, 75);
+    assert.equal(plain.warnings?.length, 1);
+  });
+
   test('feeds parseCli: uWSGI aliases map to Switchyard options and warnings come back', () => {
     const file = ini(
       'full.ini',
