@@ -65,6 +65,13 @@ export {
   type RegistryOptions,
   SubscriptionRegistry,
 } from './registry.js';
+export {
+  parseResubscribeTarget,
+  Resubscriber,
+  type ResubscriberOptions,
+  type ResubscriberStats,
+  type ResubscribeTarget,
+} from './resubscriber.js';
 export { isSupportedDigest, RsaSignCheck, type RsaSignCheckOptions } from './rsa-sign-check.js';
 export { SignedEnvelopeCheck, type SignedEnvelopeCheckOptions, verifySignature } from './signed-envelope-check.js';
 export {
@@ -102,6 +109,7 @@ export {
   type DropListener,
   parseBindAddress,
   type SubscriptionAdmission,
+  type SubscriptionForwarder,
   SubscriptionServer,
   type SubscriptionServerOptions,
   type SubscriptionServerStats,

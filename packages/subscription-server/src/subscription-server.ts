@@ -86,6 +86,13 @@ export interface SubscriptionServerOptions {
   clock?: () => number;
   /** Accept mountpoint keys `host/segment` (uWSGI `--subscription-mountpoints`). Default false. */
   mountpoints?: boolean;
+  /** Gets every accepted datagram, as received (router chaining: resubscriber.ts). Default none. */
+  forwarder?: SubscriptionForwarder;
+}
+
+/** Receives the bytes of every accepted subscription packet. */
+export interface SubscriptionForwarder {
+  forward(datagram: Buffer): void;
 }
 
 export interface SubscriptionServerStats {
@@ -144,6 +151,12 @@ const OptionsSchema = z.strictObject({
     .optional(),
   clock: z.custom<() => number>((v) => typeof v === 'function', 'clock must be a function').optional(),
   mountpoints: z.boolean().optional(),
+  forwarder: z
+    .custom<SubscriptionForwarder>(
+      (v) => typeof v === 'object' && v !== null && typeof (v as SubscriptionForwarder).forward === 'function',
+      'forwarder must have a forward() method',
+    )
+    .optional(),
   admission: z
     .custom<SubscriptionAdmission>(
       (v) => typeof v === 'object' && v !== null && typeof (v as SubscriptionAdmission).admit === 'function',
@@ -200,6 +213,7 @@ export class SubscriptionServer {
   readonly #verifier: SubscriptionVerifier;
   readonly #admission: SubscriptionAdmission | undefined;
   readonly #acknowledger: SubscriptionAcknowledger | undefined;
+  readonly #forwarder: SubscriptionForwarder | undefined;
   readonly #dropLog: DropLog;
   readonly #dropped = emptyDropCounters();
   #dropListeners: readonly DropListener[] = [];
@@ -224,6 +238,7 @@ export class SubscriptionServer {
     this.#verifier = o.verifier ?? acceptAllVerifier;
     this.#admission = o.admission;
     this.#acknowledger = o.acknowledger;
+    this.#forwarder = o.forwarder;
     this.#dropLog = new DropLog(this.#logger, o.clock ?? Date.now, 1_000);
     this.#announcementOptions = Object.freeze({ mountpoints: o.mountpoints ?? false });
   }
@@ -304,6 +319,7 @@ export class SubscriptionServer {
     if (announcement.command === 'subscribe') this.#subscribes++;
     else this.#unsubscribes++;
     this.#acknowledge(announcement, { kind: applied.change });
+    this.#forwarder?.forward(datagram);
     return applied;
   }
 

@@ -15,6 +15,7 @@ import { AdminServer, ClusterRuntime, formatAddress, Router, type VhostNode } fr
 import {
   parseUpstreamTarget,
   type RegisteredNode,
+  Resubscriber,
   SubscriptionRegistry,
   type SubscriptionSecurity,
   SubscriptionServer,
@@ -50,6 +51,8 @@ export class SwitchyardApp {
   /** Undefined for `--subscription-server off`: no UDP socket, no intake. */
   readonly subscriptions: SubscriptionServer | undefined;
   readonly security: SubscriptionSecurity;
+  /** `--http-resubscribe`: accepted packets sent on to other routers; undefined without targets. */
+  readonly resubscriber: Resubscriber | undefined;
   /** Undefined for `--admin off`: no admin listener, hence no /v1 API and no /metrics. */
   readonly admin: AdminServer | undefined;
   /** uWSGI compatibility: `--http-stats` server and `--spawn` workers (uwsgi-compat-wiring.ts). */
@@ -104,6 +107,10 @@ export class SwitchyardApp {
       // Read per datagram: once everything is bound the list is kept (each read costs getsockname calls).
       ownListeners: () => this.boundListeners ?? this.listeners(),
     });
+    this.resubscriber =
+      config.compat.resubscribe.length === 0 || config.subscriptionServer.length === 0
+        ? undefined
+        : new Resubscriber({ targets: config.compat.resubscribe, logger });
     this.subscriptions =
       config.subscriptionServer.length === 0
         ? undefined
@@ -115,6 +122,7 @@ export class SwitchyardApp {
             verifier: this.security,
             admission: this.security,
             acknowledger: this.security,
+            ...(this.resubscriber === undefined ? {} : { forwarder: this.resubscriber }),
           });
     this.operator = new OperatorWiring(config.operator, {
       router: this.router,
@@ -206,6 +214,7 @@ export class SwitchyardApp {
   async start(): Promise<void> {
     try {
       await this.security.start();
+      await this.resubscriber?.start();
       await this.subscriptions?.start();
       await this.operator.start();
       await this.router.start();
@@ -241,6 +250,7 @@ export class SwitchyardApp {
   private async shutdown(): Promise<void> {
     this.ready = false;
     await this.subscriptions?.close();
+    await this.resubscriber?.close();
     await this.security.close();
     await this.cluster?.close();
     await this.router.close();

@@ -8,6 +8,7 @@
  *  --http-modifier1 N / -2 N          override every uwsgi node's modifiers when non-zero
  *  --http-stats ADDR                  uWSGI-format stats server (aliases --http-stats-server, --http-ss)
  *  --http-enable-proxy-protocol       every client connection starts with a PROXY v1/v2 header (required)
+ *  --http-resubscribe ADDR            send accepted subscriptions on to another router (repeatable)
  *  --ini FILE[:section]               uWSGI ini file (expanded before parsing: uwsgi-ini.ts)
  *  --spawn CMD --processes N          embedded mode: run N workers and route to them (worker-spawner.ts)
  *  --spawn-key HOST --spawn-protocol P
@@ -16,6 +17,7 @@
  */
 import { parseHostKey, parseMountpointKey } from '@switchyard/protocol';
 import { parseListenAddress } from '@switchyard/router';
+import { parseResubscribeTarget, type ResubscribeTarget } from '@switchyard/subscription-server';
 import { z } from 'zod';
 
 export interface SpawnConfig {
@@ -42,6 +44,8 @@ export interface UwsgiCompatConfig {
   readonly statsServer: string | undefined;
   /** Client connections carry a PROXY protocol header (router proxy-protocol.ts). */
   readonly proxyProtocol: boolean;
+  /** Subscription servers accepted packets are forwarded to (resubscriber.ts). */
+  readonly resubscribe: readonly ResubscribeTarget[];
   readonly spawn: SpawnConfig | undefined;
 }
 
@@ -86,6 +90,13 @@ export const COMPAT_OPTIONS: Readonly<Record<string, CompatOptionSpec>> = {
     type: 'boolean',
     help: 'every client connection must start with a PROXY protocol v1/v2 header (from a TCP load balancer); its source is the client address',
     defaultText: 'off',
+  },
+  'http-resubscribe': {
+    type: 'string',
+    multiple: true,
+    value: 'ADDR',
+    help: 'send every accepted subscription packet on to this subscription server (router chaining), repeatable',
+    defaultText: 'none',
   },
   'http-stats': {
     type: 'string',
@@ -151,6 +162,14 @@ export const COMPAT_SCHEMA = {
     .default(0),
   'http-modifier2': modifier('--http-modifier2').default(0),
   'http-enable-proxy-protocol': z.boolean().optional(),
+  'http-resubscribe': z
+    .array(
+      z
+        .string()
+        .transform((v) => parseResubscribeTarget(v))
+        .refine((v) => v !== undefined, '--http-resubscribe takes a numeric ip:port or [ipv6]:port'),
+    )
+    .optional(),
   'http-stats': z
     .string()
     .refine((v) => parseListenAddress(v) !== undefined, '--http-stats takes host:port, :port or [ipv6]:port')
@@ -199,6 +218,7 @@ export function compatConfig(v: CompatValues, warnings: string[]): UwsgiCompatCo
     modifier2: v['http-modifier2'],
     statsServer: v['http-stats'],
     proxyProtocol: v['http-enable-proxy-protocol'] === true,
+    resubscribe: (v['http-resubscribe'] ?? []).map((t) => t!),
     spawn,
   };
 }

@@ -89,7 +89,6 @@ const OPTION_NOTES: Readonly<Record<string, string>> = {
   daemonize2: 'Switchyard stays in the foreground and logs to stdout: run it under a service manager',
   pidfile: 'Switchyard writes no pidfile: run it under a service manager',
   logto: 'Switchyard logs to stdout (JSON lines)',
-  'http-resubscribe': 'router chaining is not supported: the routers behind get no subscriptions from this one',
   'http-fallback': "no fallback node on connect failure: Switchyard retries the host's other nodes",
   'http-manage-expect': 'Switchyard answers Expect: 100-continue itself; --max-body-size bounds bodies',
 };
