@@ -23,8 +23,9 @@ import { type Announcement, type AnnouncementOptions, parseAnnouncement } from '
 import { readCommonAnnouncement } from './announcement-reader.js';
 import type { CheckResult } from './check-result.js';
 import { BindFailedError, ClosedError, type DropReason, emptyDropCounters, InvalidOptionsError } from './errors.js';
-import type { AckOutcome, SubscriptionAcknowledger } from './notify-sender.js';
+import { type AckOutcome, loadUnixDgram, type SubscriptionAcknowledger } from './notify-sender.js';
 import type { ApplyResult, SubscriptionRegistry } from './registry.js';
+import { isUnixBind, UnixSubscriptionSocket } from './unix-subscription-socket.js';
 
 /** Where a datagram came from (UDP source; unauthenticated, spoofable). */
 export interface DatagramSource {
@@ -64,7 +65,10 @@ export const acceptAllVerifier: SubscriptionVerifier = Object.freeze({
 });
 
 export interface SubscriptionServerOptions {
-  /** Bind addresses: `host:port`, `[ipv6]:port`, `:port`; port 0 allowed. At least one. */
+  /**
+   * Bind addresses: `host:port`, `[ipv6]:port`, `:port` (UDP; port 0 allowed), or a UNIX datagram socket
+   * `/path` / `@abstract` (unix-subscription-socket.ts; needs the optional unix-dgram addon). At least one.
+   */
   binds: readonly string[];
   registry: SubscriptionRegistry;
   logger?: Logger;
@@ -137,7 +141,14 @@ export function parseBindAddress(text: string): BindSpec | undefined {
 
 const OptionsSchema = z.strictObject({
   binds: z
-    .array(z.string().refine((b) => parseBindAddress(b) !== undefined, 'not host:port, [ipv6]:port or :port'))
+    .array(
+      z
+        .string()
+        .refine(
+          (b) => isUnixBind(b) || parseBindAddress(b) !== undefined,
+          'not host:port, [ipv6]:port, :port, /path or @name',
+        ),
+    )
     .min(1),
   registry: z.custom<SubscriptionRegistry>((v) => typeof v === 'object' && v !== null, 'registry is required'),
   logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null, 'logger must be a pino logger').optional(),
@@ -206,6 +217,7 @@ export type DropListener = (
 
 export class SubscriptionServer {
   readonly #binds: readonly BindSpec[];
+  readonly #unixBinds: readonly string[];
   readonly #registry: SubscriptionRegistry;
   readonly #logger: Logger;
   readonly #recvBufferSize: number;
@@ -222,6 +234,7 @@ export class SubscriptionServer {
   #subscribes = 0;
   #unsubscribes = 0;
   #sockets: Socket[] = [];
+  #unixSockets: UnixSubscriptionSocket[] = [];
   #starting: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
 
@@ -230,7 +243,8 @@ export class SubscriptionServer {
     const parsed = OptionsSchema.safeParse(options);
     if (!parsed.success) throw InvalidOptionsError.fromZod('subscription server', parsed.error);
     const o = parsed.data;
-    this.#binds = o.binds.map((b) => parseBindAddress(b)!);
+    this.#binds = o.binds.filter((b) => !isUnixBind(b)).map((b) => parseBindAddress(b)!);
+    this.#unixBinds = o.binds.filter(isUnixBind);
     this.#registry = o.registry;
     this.#logger = (o.logger ?? pino({ level: 'silent' })).child({ component: 'subscription-server' });
     this.#recvBufferSize = o.recvBufferSize ?? 32 * 1024 * 1024;
@@ -342,6 +356,8 @@ export class SubscriptionServer {
     await this.#starting?.catch(() => undefined);
     const sockets = this.#sockets;
     this.#sockets = [];
+    for (const socket of this.#unixSockets) socket.close();
+    this.#unixSockets = [];
     await Promise.all(sockets.map(closeSocket));
   }
 
@@ -355,7 +371,39 @@ export class SubscriptionServer {
         throw new BindFailedError(spec.text, err);
       }
     }
+    const unixBound: UnixSubscriptionSocket[] = [];
+    for (const text of this.#unixBinds) {
+      try {
+        unixBound.push(await this.#bindUnix(text));
+      } catch (err) {
+        await Promise.all(bound.map(closeSocket));
+        for (const socket of unixBound) socket.close();
+        throw new BindFailedError(text, err);
+      }
+    }
     this.#sockets = bound;
+    this.#unixSockets = unixBound;
+  }
+
+  async #bindUnix(text: string): Promise<UnixSubscriptionSocket> {
+    const addon = loadUnixDgram();
+    if ('error' in addon) {
+      throw new Error(`UNIX datagram sockets need the optional unix-dgram addon, which did not load (${addon.error})`);
+    }
+    const socket = await UnixSubscriptionSocket.bind(
+      // The same addon; notify-sender.ts types only the send side of it.
+      addon.module as unknown as Parameters<typeof UnixSubscriptionSocket.bind>[0],
+      text,
+      (msg, source) => this.handleDatagram(msg, source),
+      (err) => this.#logger.error({ err, bind: text }, 'subscription socket error'),
+    );
+    this.#logger.info({ bind: text }, 'subscription socket bound');
+    return socket;
+  }
+
+  /** Bound UNIX datagram socket paths (`@name` for abstract ones), in bind order. */
+  unixPaths(): string[] {
+    return this.#unixSockets.map((s) => (s.path.startsWith('\0') ? `@${s.path.slice(1)}` : s.path));
   }
 
   async #bindOne(spec: BindSpec): Promise<Socket> {
