@@ -18,6 +18,7 @@ import {
 import { CliError } from './errors.js';
 import { HARDENING_OPTIONS, HARDENING_SCHEMA, type HardeningConfig, hardeningConfig } from './hardening-options.js';
 import { OPERATOR_OPTIONS, OPERATOR_SCHEMA, type OperatorConfig, operatorConfig } from './operator-options.js';
+import { PRIVILEGE_OPTIONS, PRIVILEGE_SCHEMA, type PrivilegeConfig, resolvePrivileges } from './privilege-drop.js';
 import {
   SECURITY_OPTIONS,
   SECURITY_SCHEMA,
@@ -70,6 +71,8 @@ export interface SwitchyardConfig {
   readonly operator: OperatorConfig;
   /** HTTP acceptor processes (worker-cluster.ts); 1 = this process serves HTTP itself. */
   readonly workers: number;
+  /** `--uid`/`--gid` resolved to ids, switched to once everything is bound; undefined = keep (privilege-drop.ts). */
+  readonly privileges: PrivilegeConfig | undefined;
 }
 
 interface OptionSpec {
@@ -153,6 +156,7 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
   ...HARDENING_OPTIONS,
   ...BALANCING_OPTIONS,
   ...OPERATOR_OPTIONS,
+  ...PRIVILEGE_OPTIONS,
   help: { type: 'boolean', help: 'show this help' },
   version: { type: 'boolean', help: 'print the version' },
 };
@@ -246,6 +250,7 @@ const schema = z.strictObject({
   ...HARDENING_SCHEMA,
   ...BALANCING_SCHEMA,
   ...OPERATOR_SCHEMA,
+  ...PRIVILEGE_SCHEMA,
   help: z.boolean().optional(),
   version: z.boolean().optional(),
 });
@@ -315,6 +320,7 @@ export function parseCli(argv: readonly string[]): ParsedCli {
     balancing: balancingConfig(v),
     operator: operatorConfig(v, v.admin),
     workers: v.workers,
+    privileges: resolvePrivileges(v),
   };
   return { kind: 'run', config: deepFreeze(config), warnings };
 }

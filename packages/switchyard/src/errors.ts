@@ -26,9 +26,27 @@ export function exitCodeFor(error: unknown): number {
     code === 'SY_BIND_FAILED' ||
     code === 'SY_BAD_CONFIG' ||
     code === 'SY_BAD_KEY' ||
-    code === 'SY_BAD_CERTIFICATE'
+    code === 'SY_BAD_CERTIFICATE' ||
+    code === 'SY_PRIVILEGE_DROP_FAILED'
     ? 2
     : 1;
+}
+
+/**
+ * `--uid`/`--gid` could not be switched to (privilege-drop.ts): not root and asked for other ids, or a
+ * set*id call failed. Exit code 2: the process never keeps running with ids other than those asked for.
+ */
+export class PrivilegeError extends Error {
+  readonly code = 'SY_PRIVILEGE_DROP_FAILED' as const;
+  readonly source = 'privileges' as const;
+  readonly retryable = false;
+  /** `--uid` or `--gid`. */
+  readonly option: string;
+  constructor(message: string, option: string) {
+    super(message);
+    this.name = 'PrivilegeError';
+    this.option = option;
+  }
 }
 
 export type WorkerErrorCode =

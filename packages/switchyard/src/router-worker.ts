@@ -22,6 +22,7 @@ import {
 import type { Logger } from 'pino';
 import type { SwitchyardConfig } from './cli-options.js';
 import { WorkerError } from './errors.js';
+import { dropPrivileges, type PrivilegeConfig, type ProcessIds } from './privilege-drop.js';
 import { routerOptionsFor } from './router-settings.js';
 import {
   type Bound,
@@ -44,6 +45,8 @@ export interface RouterWorkerOptions {
   readonly logger: Logger;
   readonly channel: PrimaryChannel;
   readonly clock?: () => number;
+  /** The process id functions `--uid`/`--gid` use (default node:process; injected in tests). */
+  readonly processIds?: ProcessIds;
 }
 
 export class RouterWorker {
@@ -51,6 +54,8 @@ export class RouterWorker {
   private readonly channel: PrimaryChannel;
   private readonly logger: Logger;
   private readonly accessLog: AccessLog | undefined;
+  private readonly privileges: PrivilegeConfig | undefined;
+  private readonly processIds: ProcessIds | undefined;
   /** Sequence number of the last change applied (0 before the snapshot). */
   private applied = 0;
   /** 1 after SY_WORKER_DESYNC: the process exits with it so that the primary restarts this worker. */
@@ -64,6 +69,8 @@ export class RouterWorker {
   constructor(options: RouterWorkerOptions) {
     const { config } = options;
     this.channel = options.channel;
+    this.privileges = config.privileges;
+    this.processIds = options.processIds;
     this.logger = options.logger.child({ component: 'router-worker' });
     this.router = new Router(routerOptionsFor(config, options.logger, options.clock ?? Date.now));
     const op = config.operator;
@@ -75,8 +82,12 @@ export class RouterWorker {
     this.router.ops.health.on((event) => this.channel.send({ t: 'health', event }));
   }
 
-  /** Handshake, snapshot, listeners. Rejects (after reporting `failed`) when a listener cannot bind. */
+  /**
+   * Handshake, snapshot, listeners, then `--uid`/`--gid`. Rejects (after reporting `failed`) when a
+   * listener cannot bind or the ids cannot be switched to (SY_PRIVILEGE_DROP_FAILED).
+   */
   async start(): Promise<void> {
+    let ids: { uid: number; gid: number };
     const snapshot = new Promise<void>((resolve) => {
       this.snapshotReceived = resolve;
     });
@@ -92,6 +103,9 @@ export class RouterWorker {
       await this.accessLog?.start();
       if (this.accessLog !== undefined) this.router.ops.accessLog = this.accessLog;
       await this.router.start();
+      // The access log is open and the listeners are bound: nothing needs root any more. A worker
+      // restarted by an already unprivileged primary has these ids from birth (a no-op then).
+      ids = dropPrivileges(this.privileges, this.processIds);
     } catch (error) {
       const e = error as { code?: string; message: string; option?: string };
       this.channel.send({ t: 'failed', code: e.code ?? 'SY_WORKER_FAILED', message: e.message, option: e.option });
@@ -110,6 +124,8 @@ export class RouterWorker {
         http: this.router.addresses().map((a) => formatAddress(a.address, a.port)),
         hosts: this.router.table.hostCount,
         seq: this.applied,
+        uid: ids.uid,
+        gid: ids.gid,
       },
       'worker ready',
     );

@@ -24,6 +24,7 @@ import {
 import type { Logger } from 'pino';
 import type { SwitchyardConfig } from './cli-options.js';
 import { OperatorWiring } from './operator-wiring.js';
+import { dropPrivileges, type ProcessIds } from './privilege-drop.js';
 import { routerOptionsFor } from './router-settings.js';
 import { SubscriptionCertificates } from './sni-subscriptions.js';
 import { createSubscriptionSecurity } from './subscription-security-wiring.js';
@@ -43,6 +44,8 @@ export interface SwitchyardAppOptions {
   readonly workerArgv?: readonly string[];
   /** Cluster timings and sizes (worker-cluster.ts defaults; tests use small values). */
   readonly workerTuning?: Pick<WorkerClusterOptions, 'snapshotChunk' | 'stallMs' | 'startTimeoutMs'>;
+  /** The process id functions `--uid`/`--gid` use (default node:process; injected in tests). */
+  readonly processIds?: ProcessIds;
 }
 
 export class SwitchyardApp {
@@ -65,6 +68,7 @@ export class SwitchyardApp {
   readonly cluster: WorkerCluster | undefined;
   private readonly config: SwitchyardConfig;
   private readonly logger: Logger;
+  private readonly processIds: ProcessIds | undefined;
   /** One info line per table change, bounded per second (table-change-log.ts). */
   private readonly tableLog: TableChangeLog;
   private ready = false;
@@ -76,6 +80,7 @@ export class SwitchyardApp {
     const { config, logger } = options;
     this.config = config;
     this.logger = logger;
+    this.processIds = options.processIds;
     const clock = options.clock ?? Date.now;
     this.tableLog = new TableChangeLog(logger, clock);
     const clustered = config.workers > 1 && options.workerArgv !== undefined;
@@ -211,7 +216,12 @@ export class SwitchyardApp {
     this.tableLog.record(event);
   }
 
+  /**
+   * Binds everything, then switches to `--uid`/`--gid` (SY_PRIVILEGE_DROP_FAILED when it cannot: then
+   * everything is closed again and the error rethrown).
+   */
   async start(): Promise<void> {
+    let ids: { uid: number; gid: number };
     try {
       await this.security.start();
       await this.resubscriber?.start();
@@ -221,6 +231,9 @@ export class SwitchyardApp {
       await this.cluster?.start();
       await this.compat.start();
       await this.admin?.start();
+      // Last: everything (HTTP/HTTPS, UDP, admin, stats, the cluster's shared listeners) is bound, so
+      // nothing needs root any more. --workers workers drop by themselves (router-worker.ts).
+      ids = dropPrivileges(this.config.privileges, this.processIds);
     } catch (error) {
       await this.shutdown();
       throw error;
@@ -237,6 +250,8 @@ export class SwitchyardApp {
         ...(this.cluster === undefined ? {} : { workers: this.config.workers }),
         subscriptionServer: this.subscriptionAddresses().map((a) => formatAddress(a.address, a.port)),
         admin: admin === undefined ? undefined : formatAddress(admin.address, admin.port),
+        uid: ids.uid,
+        gid: ids.gid,
       },
       'switchyard ready',
     );

@@ -88,6 +88,7 @@ export function createCompatComponents(
             }),
           onGone: (worker: WorkerEndpoint) => router.removeNode(key, worker.address),
           graceMs: config.shutdownTimeout * 1000,
+          credentials: config.privileges,
           ...parts.spawnOptions,
         });
   return {

@@ -83,8 +83,6 @@ const OPTION_NOTES: Readonly<Record<string, string>> = {
   module: RUN_APPS_WITH_SPAWN,
   wsgi: RUN_APPS_WITH_SPAWN,
   mount: RUN_APPS_WITH_SPAWN,
-  uid: 'Switchyard does NOT drop privileges: start it as the user it should run as',
-  gid: 'Switchyard does NOT drop privileges: start it as the group it should run as',
   daemonize: 'Switchyard stays in the foreground and logs to stdout: run it under a service manager',
   daemonize2: 'Switchyard stays in the foreground and logs to stdout: run it under a service manager',
   pidfile: 'Switchyard writes no pidfile: run it under a service manager',

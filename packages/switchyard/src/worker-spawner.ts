@@ -9,6 +9,9 @@
  *    SWITCHYARD_SOCKET (unix only) and SWITCHYARD_WORKER (0..N-1) added; its own process group, so
  *    stopping it reaches the processes CMD starts; that group is recorded with the spawner's reaper
  *    (spawn-reaper.ts), which stops it if switchyard dies without stopping it (SIGKILL, hard crash);
+ *  - ids: with `--uid`/`--gid` (`credentials`) the worker is spawned with those ids (as root, before
+ *    switchyard itself drops them; a restart by the unprivileged switchyard asks for its own ids) and
+ *    the socket directory is owned by them, so the app can bind there;
  *  - ready: the endpoint accepts a connection (polled every 50 ms) → `onReady`; not ready within
  *    `readyTimeoutMs` (30 s) → killed and restarted like a crash;
  *  - exit: `onGone` (if it was ready), then a restart after RestartBackoff's delay (100 ms doubling to
@@ -21,7 +24,7 @@
  * scheduler) is injected so the backoff is tested without sleeping.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -61,6 +64,8 @@ export interface WorkerSpawnerOptions {
   readonly readyTimeoutMs?: number;
   /** Where workers' stdout/stderr go. Default 'inherit'. */
   readonly stdio?: 'inherit' | 'ignore';
+  /** `--uid`/`--gid`: the ids workers run as and own the socket directory with; undefined = inherit. */
+  readonly credentials?: { readonly uid: number | undefined; readonly gid: number | undefined } | undefined;
   /** Reaper settings (spawn-reaper.ts); defaults: /bin/sh, 5 s grace. */
   readonly reaper?: Omit<SpawnReaperOptions, 'logger'>;
 }
@@ -108,7 +113,11 @@ export class WorkerSpawner {
   async start(): Promise<void> {
     if (this.slots.length > 0 || this.stopping) return;
     this.reaper.start();
-    if (this.options.config.transport === 'unix') this.dir = mkdtempSync(path.join(os.tmpdir(), 'switchyard-spawn-'));
+    const ids = this.options.credentials;
+    if (this.options.config.transport === 'unix') {
+      this.dir = mkdtempSync(path.join(os.tmpdir(), 'switchyard-spawn-'));
+      if (ids !== undefined) chownSync(this.dir, ids.uid ?? -1, ids.gid ?? -1);
+    }
     const settled: Promise<void>[] = [];
     for (let i = 0; i < this.options.config.processes; i++) {
       const slot: WorkerSlot = {
@@ -171,7 +180,14 @@ export class WorkerSpawner {
     if (target.kind === 'tcp') env.PORT = port;
     else env.SWITCHYARD_SOCKET = target.path;
     const stdio = this.options.stdio ?? 'inherit';
-    const child = spawn('/bin/sh', ['-c', command], { env, detached: true, stdio: ['ignore', stdio, stdio] });
+    const ids = this.options.credentials;
+    const child = spawn('/bin/sh', ['-c', command], {
+      env,
+      detached: true,
+      stdio: ['ignore', stdio, stdio],
+      ...(ids?.uid === undefined ? {} : { uid: ids.uid }),
+      ...(ids?.gid === undefined ? {} : { gid: ids.gid }),
+    });
     if (child.pid !== undefined) this.reaper.track(child.pid);
     slot.child = child;
     slot.ready = false;

@@ -241,12 +241,12 @@ describe('uWSGI options on the command line', () => {
     assert.deepEqual(named, ['master', 'harakiri', 'http-keepalive', 'socket']);
   });
 
-  test('say what to do instead when a dropped option changes behaviour (apps, privileges, daemonizing)', () => {
+  test('say what to do instead when a dropped option changes behaviour (apps, pidfiles, daemonizing)', () => {
     const parsed = parseCli([
       '--socket',
       ':3031',
-      '--uid',
-      'www',
+      '--pidfile',
+      '/run/r.pid',
       '--daemonize',
       '/var/log/r.log',
       '--wsgi-file',
@@ -257,7 +257,7 @@ describe('uWSGI options on the command line', () => {
     const warnings = parsed.warnings ?? [];
     assert.equal(warnings.length, 4);
     assert.match(warnings[0]!, /--socket .*--spawn/);
-    assert.match(warnings[1]!, /--uid .*does NOT drop privileges/);
+    assert.match(warnings[1]!, /--pidfile .*service manager/);
     assert.match(warnings[2]!, /--daemonize .*foreground/);
     assert.match(warnings[3]!, /--wsgi-file .*--spawn/);
   });
