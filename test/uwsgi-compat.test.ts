@@ -53,6 +53,26 @@ describe('uWSGI compatibility end to end', { skip: SKIP_UWSGI }, () => {
     assert.equal(await nodeOf('unknown.test', '/api'), 'site /api');
   });
 
+  test('a real uWSGI node subscribes through a UNIX datagram subscription socket (--subscribe-to /path:key)', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sy-unix-sub-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const socketPath = path.join(dir, 'sub.sock');
+    const { app, httpPort } = await startApp(['--subscription-server', socketPath]);
+    cleanups.push(() => app.close());
+    assert.deepEqual(app.subscriptions?.unixPaths(), [socketPath]);
+    const node = await startUwsgiNode('unix-sub', () => ['--subscribe-to', `${socketPath}:unixsub.test`]);
+    cleanups.push(() => node.stop());
+    const reply = await waitFor(
+      async () => {
+        const r = await get(httpPort, 'unixsub.test', '/via-unix');
+        return r.status === 200 ? r : undefined;
+      },
+      15_000,
+      'the node subscribed over the UNIX socket',
+    );
+    assert.equal((JSON.parse(reply.text) as Record<string, string>).PATH_INFO, '/via-unix');
+  });
+
   test('--spawn runs real uWSGI workers on unix sockets, balances over them and stops them on SIGTERM', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'sy-spawn-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));

@@ -96,7 +96,7 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
     type: 'string',
     multiple: true,
     value: 'ADDR|off',
-    help: 'UDP subscription server address, repeatable; off (or none): no subscription socket (alias --http-subscription-server)',
+    help: 'subscription server: UDP address or UNIX datagram socket (/path, @name), repeatable; off (or none): none (alias --http-subscription-server)',
     defaultText: '127.0.0.1:2626',
   },
   'http-to': {
@@ -197,11 +197,16 @@ function optionalListenAddress(option: string, fallback: string) {
 }
 
 /** Repeatable listen addresses, or a single `off`/`none` (→ []: nothing is bound). */
+/** A UNIX datagram socket for the subscription server: an absolute path or `@abstract` (as uWSGI). */
+function isUnixSocketBind(value: string): boolean {
+  return value.length > 1 && (value.startsWith('/') || value.startsWith('@'));
+}
+
 function optionalListenAddresses(option: string) {
   return z
     .array(
-      z.string().refine((v) => isOff(v) || parseListenAddress(v) !== undefined, {
-        message: `${option} takes host:port, :port, [ipv6]:port or off`,
+      z.string().refine((v) => isOff(v) || isUnixSocketBind(v) || parseListenAddress(v) !== undefined, {
+        message: `${option} takes host:port, :port, [ipv6]:port, a UNIX socket /path or @name, or off`,
       }),
     )
     .refine((list) => list.length === 1 || !list.some(isOff), {

@@ -248,7 +248,10 @@ export class SwitchyardApp {
         http: this.httpAddresses().map((a) => formatAddress(a.address, a.port)),
         https: this.httpsAddresses().map((a) => formatAddress(a.address, a.port)),
         ...(this.cluster === undefined ? {} : { workers: this.config.workers }),
-        subscriptionServer: this.subscriptionAddresses().map((a) => formatAddress(a.address, a.port)),
+        subscriptionServer: [
+          ...this.subscriptionAddresses().map((a) => formatAddress(a.address, a.port)),
+          ...(this.subscriptions?.unixPaths() ?? []),
+        ],
         admin: admin === undefined ? undefined : formatAddress(admin.address, admin.port),
         uid: ids.uid,
         gid: ids.gid,

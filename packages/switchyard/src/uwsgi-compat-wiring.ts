@@ -59,7 +59,10 @@ export function createCompatComponents(
           listen: c.statsServer,
           router,
           registry,
-          subscriptionAddresses: () => (subscriptions?.addresses() ?? []).map((a) => formatAddress(a.address, a.port)),
+          subscriptionAddresses: () => [
+            ...(subscriptions?.addresses() ?? []).map((a) => formatAddress(a.address, a.port)),
+            ...(subscriptions?.unixPaths() ?? []),
+          ],
           ...(parts.httpAddresses === undefined ? {} : { httpAddresses: parts.httpAddresses }),
           version: `switchyard-${packageVersion()}`,
           logger,
