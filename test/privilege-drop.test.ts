@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { CLI, get, type RunningCli, readyPort, runCli, waitFor } from './support.js';
+import { CLI, EPHEMERAL_LISTENERS, get, type RunningCli, readyPort, runCli, waitFor } from './support.js';
 
 interface Ids {
   readonly name: string;
@@ -110,12 +110,7 @@ describe('--uid and --gid drop root after binding', { skip: SKIP }, () => {
       'nobody',
       '--gid',
       groupName(NOBODY!.gid),
-      '--http',
-      '127.0.0.1:0',
-      '--subscription-server',
-      '127.0.0.1:0',
-      '--admin',
-      '127.0.0.1:0',
+      ...EPHEMERAL_LISTENERS,
       '--log-level',
       'info',
       ...extra,

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
-import { get, processAlive, type RunningCli, readyPort, runCli, waitFor } from './support.js';
+import { EPHEMERAL_LISTENERS, get, processAlive, type RunningCli, readyPort, runCli, waitFor } from './support.js';
 
 /** Children of `parent` whose command line mentions `marker` (Linux /proc). */
 function childrenMatching(parent: number, marker: string): number[] {
@@ -44,12 +44,7 @@ describe('embedded mode (--spawn) when switchyard is killed', () => {
     const script =
       "require('http').createServer((q,s)=>s.end(process.pid+' '+process.ppid)).listen(process.env.PORT,'127.0.0.1')";
     const run = runCli([
-      '--http',
-      '127.0.0.1:0',
-      '--subscription-server',
-      '127.0.0.1:0',
-      '--admin',
-      '127.0.0.1:0',
+      ...EPHEMERAL_LISTENERS,
       '--spawn',
       `"${process.execPath}" -e "${script}" & wait`,
       '--processes',

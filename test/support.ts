@@ -10,6 +10,15 @@ import { parseCli, SwitchyardApp } from 'switchyard';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
 export const CLI = path.join(ROOT, 'packages/switchyard/dist/cli.js');
+/** CLI arguments for HTTP, subscription and admin listeners on free loopback ports. */
+export const EPHEMERAL_LISTENERS: readonly string[] = [
+  '--http',
+  '127.0.0.1:0',
+  '--subscription-server',
+  '127.0.0.1:0',
+  '--admin',
+  '127.0.0.1:0',
+];
 
 /** True when uwsgi with the python3 plugin can run here. CI installs it, so CI never skips. */
 export const HAS_UWSGI = spawnSync('uwsgi', ['--plugin', 'python3', '--version'], { encoding: 'utf8' }).status === 0;

@@ -8,7 +8,17 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { get, processAlive, readyPort, runCli, SKIP_UWSGI, startApp, startUwsgiNode, waitFor } from './support.js';
+import {
+  EPHEMERAL_LISTENERS,
+  get,
+  processAlive,
+  readyPort,
+  runCli,
+  SKIP_UWSGI,
+  startApp,
+  startUwsgiNode,
+  waitFor,
+} from './support.js';
 
 describe('uWSGI compatibility end to end', { skip: SKIP_UWSGI }, () => {
   const cleanups: (() => Promise<void> | void)[] = [];
@@ -86,20 +96,7 @@ def application(env, start_response):
 `,
     );
     const command = `exec uwsgi --plugin python3 --socket {socket} --wsgi-file ${dir}/app.py --master --die-on-term --processes 1 --logto ${dir}/worker-{worker}.log`;
-    const run = runCli([
-      '--http',
-      '127.0.0.1:0',
-      '--subscription-server',
-      '127.0.0.1:0',
-      '--admin',
-      '127.0.0.1:0',
-      '--spawn',
-      command,
-      '--processes',
-      '2',
-      '--shutdown-timeout',
-      '5',
-    ]);
+    const run = runCli([...EPHEMERAL_LISTENERS, '--spawn', command, '--processes', '2', '--shutdown-timeout', '5']);
     cleanups.push(() => {
       if (run.child.exitCode === null) run.child.kill('SIGKILL');
     });
@@ -126,12 +123,7 @@ def application(env, start_response):
     const script =
       "require('http').createServer((q,s)=>s.end('worker '+process.env.SWITCHYARD_WORKER+' port '+process.env.PORT)).listen({port},'127.0.0.1')";
     const run = runCli([
-      '--http',
-      '127.0.0.1:0',
-      '--subscription-server',
-      '127.0.0.1:0',
-      '--admin',
-      '127.0.0.1:0',
+      ...EPHEMERAL_LISTENERS,
       '--spawn',
       `exec "${process.execPath}" -e "${script}"`,
       '--processes',

@@ -14,7 +14,7 @@ import { announce as announceNode } from '@switchyard/agent';
 import { encodeSubscription } from '@switchyard/protocol';
 import { pino } from 'pino';
 import { parseCli, SwitchyardApp } from 'switchyard';
-import { CLI, get, processAlive, ROOT, waitFor } from './support.js';
+import { CLI, EPHEMERAL_LISTENERS, get, processAlive, ROOT, waitFor } from './support.js';
 import { makeCert, servedSubject } from './tls-support.js';
 
 interface Backend {
@@ -119,12 +119,7 @@ describe('switchyard --workers 2', () => {
     a = await startBackend('A');
     b = await startBackend('B');
     const argv = [
-      '--http',
-      '127.0.0.1:0',
-      '--subscription-server',
-      '127.0.0.1:0',
-      '--admin',
-      '127.0.0.1:0',
+      ...EPHEMERAL_LISTENERS,
       '--http-to',
       `http://127.0.0.1:${a.port}`,
       '--http-stats',
@@ -427,21 +422,10 @@ describe('switchyard --workers (process)', () => {
   });
 
   test('the workers leave with the primary, even when it is killed', async () => {
-    const child = spawn(
-      process.execPath,
-      [
-        CLI,
-        '--workers',
-        '2',
-        '--http',
-        '127.0.0.1:0',
-        '--subscription-server',
-        '127.0.0.1:0',
-        '--admin',
-        '127.0.0.1:0',
-      ],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawn(process.execPath, [CLI, '--workers', '2', ...EPHEMERAL_LISTENERS], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const lines: string[] = [];
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => lines.push(...chunk.split('\n')));
