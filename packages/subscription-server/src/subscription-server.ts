@@ -403,7 +403,7 @@ export class SubscriptionServer {
 
   /** Bound UNIX datagram socket paths (`@name` for abstract ones), in bind order. */
   unixPaths(): string[] {
-    return this.#unixSockets.map((s) => (s.path.startsWith('\0') ? `@${s.path.slice(1)}` : s.path));
+    return this.#unixSockets.map((s) => s.bind);
   }
 
   async #bindOne(spec: BindSpec): Promise<Socket> {

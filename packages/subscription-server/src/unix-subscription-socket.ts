@@ -37,11 +37,15 @@ export function isUnixBind(text: string): boolean {
 }
 
 export class UnixSubscriptionSocket {
-  readonly path: string;
+  /** The bind text as given: `/path` or `@name`. */
+  readonly bind: string;
+  /** The socket address (`\0name` for an abstract one). */
+  readonly #path: string;
   #socket: UnixDgramSocket | undefined;
 
-  private constructor(path: string, socket: UnixDgramSocket) {
-    this.path = path;
+  private constructor(bind: string, path: string, socket: UnixDgramSocket) {
+    this.bind = bind;
+    this.#path = path;
     this.#socket = socket;
   }
 
@@ -77,7 +81,7 @@ export class UnixSubscriptionSocket {
     });
     socket.on('message', (message) => onMessage(message, UNIX_SOURCE));
     socket.on('error', onError);
-    return new UnixSubscriptionSocket(path, socket);
+    return new UnixSubscriptionSocket(text, path, socket);
   }
 
   close(): void {
@@ -89,7 +93,7 @@ export class UnixSubscriptionSocket {
     } catch {
       // already closed
     }
-    if (!this.path.startsWith('\0')) removeStaleSocket(this.path);
+    if (!this.#path.startsWith('\0')) removeStaleSocket(this.#path);
   }
 }
 
