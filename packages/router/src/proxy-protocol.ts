@@ -6,7 +6,8 @@
  * Contract:
  *  - when enabled, EVERY connection must start with a PROXY header (v1 or v2): a connection that starts
  *    with anything else, an invalid header, or none within the client header timeout is closed without
- *    a response (counted as SY_BAD_PROXY_HEADER). Requiring it (as nginx's `proxy_protocol` and HAProxy's
+ *    a response (counted as SY_BAD_PROXY_HEADER); one the peer closes first (a TCP health check) is
+ *    only closed. Requiring it (as nginx's `proxy_protocol` and HAProxy's
  *    `accept-proxy` do) is what keeps a client that reaches the listener directly from choosing its own
  *    address; uWSGI parses the header only when present;
  *  - the header's source address and port become the connection's `remoteAddress`/`remotePort` (so
@@ -146,14 +147,20 @@ export function requireProxyProtocol(server: Server, options: ProxyProtocolOptio
     const done = (): void => {
       clearTimeout(timer);
       socket.off('data', onData);
-      socket.off('error', onError);
+      socket.off('error', abandon);
+      socket.off('end', abandon);
+      socket.off('close', done);
     };
     const reject = (reason: string): void => {
       done();
       options.onRejected(reason, socket);
       socket.destroy();
     };
-    const onError = (): void => reject('socket-error');
+    // A peer that leaves before sending a header (a TCP health check, a reset) is no bad header: not counted.
+    const abandon = (): void => {
+      done();
+      socket.destroy();
+    };
     const onData = (chunk: Buffer): void => {
       received = received === undefined ? chunk : Buffer.concat([received, chunk]);
       const header = parseProxyHeader(received);
@@ -178,7 +185,9 @@ export function requireProxyProtocol(server: Server, options: ProxyProtocolOptio
     };
     const timer = setTimeout(() => reject('timeout'), options.timeoutMs);
     socket.on('data', onData);
-    socket.on('error', onError);
+    socket.on('error', abandon);
+    socket.on('end', abandon);
+    socket.on('close', done);
   });
   // TLS: requests arrive on the TLSSocket wrapping the connection; give it the same peer. Its TLS handle
   // names the wrapped socket as `_parentWrap` (Node's own link, stable since Node 10; the HTTPS test

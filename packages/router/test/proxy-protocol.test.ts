@@ -105,7 +105,7 @@ describe('a router with --http-enable-proxy-protocol', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function setup() {
+  async function setup(headersTimeoutMs = 30_000) {
     const backend = await startBackend('ok', (req, res) => res.end(String(req.headers['x-forwarded-for'])));
     const cert = selfSigned(dir, 'default', 'app.test');
     const router = new Router({
@@ -113,6 +113,7 @@ describe('a router with --http-enable-proxy-protocol', () => {
       https: [{ address: '127.0.0.1:0' }],
       defaultCertificate: cert,
       proxyProtocol: true,
+      headersTimeoutMs,
     });
     await router.start();
     router.upsertNode(httpNode('app.test', backend.address));
@@ -154,11 +155,19 @@ describe('a router with --http-enable-proxy-protocol', () => {
     assert.match(split, /\r\n\r\n192\.0\.2\.1$/);
   });
 
-  test('closes a connection without a valid header unanswered, and counts it', async () => {
-    const { router, port } = await setup();
+  test('closes a connection without a valid header unanswered and counts it, but not a peer that leaves first', async () => {
+    const { router, port } = await setup(200);
     const before = router.stats().errors.SY_BAD_PROXY_HEADER ?? 0;
     assert.equal(await rawRequest(port, CLOSE), '');
     assert.equal(await rawRequest(port, `PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n${CLOSE}`), '');
+    assert.equal((router.stats().errors.SY_BAD_PROXY_HEADER ?? 0) - before, 2);
+    // A TCP health check: connect, send nothing, close. Not a bad header.
+    await new Promise<void>((resolve) => {
+      const probe = net.connect(port, '127.0.0.1', () => probe.end());
+      probe.on('close', () => resolve());
+    });
+    // Past the 200 ms header timeout: the probe's wait was dropped with it, nothing more was counted.
+    await new Promise((resolve) => setTimeout(resolve, 400));
     assert.equal((router.stats().errors.SY_BAD_PROXY_HEADER ?? 0) - before, 2);
   });
 
