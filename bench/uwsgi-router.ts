@@ -3,10 +3,13 @@
  * run, in front of the SAME three real uWSGI python nodes (uwsgi protocol, `--http-to` ×3 for both), with
  * the plain Node floor (bench/plain-node-uwsgi-proxy.js: the least a Node.js process can do on this path)
  * as the third router, so the table shows how much of the gap is the runtime's.
- * Bounded: about 65 s with the defaults (2 rounds × 3 routers × 2 responses × (1 s warm-up + 4 s)), more
- * with --rounds; the watchdog allows 240 s.
+ * Bounded: about 110 s with the defaults (2 rounds × 3 routers × 2 responses × (4 s warm-up + 4 s)), more
+ * with --rounds; the watchdog allows 420 s.
  *
- *   npx tsx bench/uwsgi-router.ts [--rounds 2] [--duration 4] [--warmup 1] [--no-write] [--workers N] [--unpinned]
+ *   npx tsx bench/uwsgi-router.ts [--rounds 2] [--duration 4] [--warmup 4] [--no-write] [--workers N] [--unpinned]
+ *
+ * The 4 s warm-up lets V8 optimise the Node routers' request path before measuring (a router is a
+ * long-lived process; with 1 s, Switchyard's p99 on tiny responses read 119 ms instead of ~30 ms).
  *
  * Rig (as bench/run.ts): the router under test pinned to core 0; wrk (-t1 -c64, keep-alive) and the
  * three nodes (1 process each) on core 1; a fresh router process per measurement. uWSGI's router runs
@@ -28,7 +31,7 @@ import { SWITCHYARD_CLI } from './subscription-latency.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const HOST = 'bench.test';
-const WATCHDOG_MS = 240_000;
+const WATCHDOG_MS = 420_000;
 
 type RouterId = 'uwsgi' | 'switchyard' | 'plain';
 const PAYLOADS = [
@@ -46,7 +49,7 @@ const { values: args } = parseArgs({
   options: {
     rounds: { type: 'string', default: '2' },
     duration: { type: 'string', default: '4' },
-    warmup: { type: 'string', default: '1' },
+    warmup: { type: 'string', default: '4' },
     'no-write': { type: 'boolean', default: false },
     /** Switchyard's --workers (HTTP worker processes). */
     workers: { type: 'string', default: '1' },
