@@ -8,7 +8,7 @@ import type { RouterError, UpstreamError } from './errors.js';
 import type { ForwardingPolicy } from './forwarding-policy.js';
 import type { NodeRuntime } from './node-runtime.js';
 import type { ProxyExchange } from './proxy-exchange.js';
-import type { UpstreamTimeouts } from './upstream-connection.js';
+import type { UpstreamPhase, UpstreamTimeouts } from './upstream-connection.js';
 import type { UpstreamPool } from './upstream-pool.js';
 import type { VhostNode } from './vhost-table.js';
 
@@ -38,8 +38,11 @@ export interface ExchangeEnvironment {
   now(): number;
   /** A node answered an attempt with a response head, `latencyMs` after dispatch (latency, ejection). */
   nodeResponded(key: string, node: VhostNode, status: number, latencyMs: number): void;
-  /** May the exchange retry on another node? Withdraws from the retry budget when yes. */
-  retryAllowed(key: string): boolean;
+  /**
+   * May the exchange retry on another node after a failure in `phase`? A connect failure always may (it
+   * is failover: nothing reached the node); otherwise the retry budget decides, and is withdrawn from.
+   */
+  retryAllowed(key: string, phase: UpstreamPhase): boolean;
   /** An attempt on (key, address) ended, whatever the outcome. */
   nodeEnded(key: string, address: string): void;
   /** A node failed an attempt. */

@@ -327,7 +327,7 @@ export class ProxyExchange implements UpstreamSink, BalancerContext, RequestReco
       canRetry &&
       this.index + 1 < this.candidates.length &&
       this.attempts < this.env.maxAttempts &&
-      (phase === 'connect' || this.env.retryAllowed(this.entry.key))
+      this.env.retryAllowed(this.entry.key, phase)
     ) {
       this.index++;
       this.env.retried(this.entry.key, node);

@@ -37,7 +37,7 @@ import { RouterOperations } from './router-operations.js';
 import type { RouterOptions, RouterStats } from './router-options.js';
 import { TunnelRegistry } from './tunnel-registry.js';
 import { startUpgrade, type UpgradeEnvironment } from './upgrade-exchange.js';
-import type { UpstreamTimeouts } from './upstream-connection.js';
+import type { UpstreamPhase, UpstreamTimeouts } from './upstream-connection.js';
 import { UpstreamPool } from './upstream-pool.js';
 import { type HostEntry, type NodeState, STATIC_KEY, type VhostNode, VhostTable } from './vhost-table.js';
 
@@ -308,9 +308,9 @@ export class Router implements ExchangeEnvironment, UpgradeEnvironment, Listener
     this.balancing.responded(key, node.address, status, latencyMs);
   }
 
-  /** May an exchange retry on another node (retry budget)? */
-  retryAllowed(_key: string): boolean {
-    return this.balancing.retryAllowed();
+  /** May an exchange retry on another node? Connect failures: always; others: the retry budget. */
+  retryAllowed(_key: string, phase: UpstreamPhase): boolean {
+    return phase === 'connect' || this.balancing.retryAllowed();
   }
 
   // --- request path -----------------------------------------------------------------------------

@@ -343,8 +343,7 @@ export class UpgradeExchange implements UpstreamSink, BalancerContext, RequestRe
       canRetry &&
       this.index + 1 < this.candidates.length &&
       this.attempts < this.env.maxAttempts &&
-      // Connect failures are failover, not added load: outside the retry budget (proxy-exchange.ts).
-      (phase === 'connect' || this.env.retryAllowed(this.entry.key))
+      this.env.retryAllowed(this.entry.key, phase)
     ) {
       this.index++;
       this.env.retried(this.entry.key, node);
